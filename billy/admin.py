@@ -1,0 +1,141 @@
+"""The Django admin for practice admins: users, memberships, sessions, the audit trail (read-only)."""
+
+from django.contrib import admin, messages
+from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
+
+from billy import services
+from billy.models import AuditEvent, KeyCanary, Membership, Practice, Role, User, UserSession
+
+
+def admin_practice_ids(request) -> list[int]:
+    return list(
+        Membership.objects.filter(user=request.user, role=Role.ADMIN, is_active=True).values_list("practice_id", flat=True)
+    )
+
+
+class PracticeScopedAdmin(admin.ModelAdmin):
+    """A practice admin sees and edits only rows of the practices they administer; superusers see all."""
+
+    practice_field = "practice"
+
+    def get_queryset(self, request):
+        qs = super().get_queryset(request)
+        if request.user.is_superuser:
+            return qs
+        return qs.filter(**{f"{self.practice_field}__in": admin_practice_ids(request)})
+
+
+class MembershipInline(admin.TabularInline):
+    model = Membership
+    fk_name = "user"
+    extra = 0
+    fields = ("practice", "role", "is_active")
+
+
+@admin.register(User)
+class UserAdmin(DjangoUserAdmin):
+    ordering = ("email",)
+    list_display = ("email", "full_name", "is_active", "is_staff", "last_login")
+    search_fields = ("email", "full_name")
+    list_filter = ("is_active", "is_staff")
+    fieldsets = (
+        (None, {"fields": ("email", "password")}),
+        ("Person", {"fields": ("full_name",)}),
+        ("Access", {"fields": ("is_active", "is_staff", "is_superuser", "groups")}),
+        ("Dates", {"fields": ("last_login", "date_joined")}),
+    )
+    add_fieldsets = ((None, {"classes": ("wide",), "fields": ("email", "full_name", "password1", "password2")}),)
+    readonly_fields = ("last_login", "date_joined")
+    inlines = [MembershipInline]
+
+    def get_queryset(self, request):
+        qs = super().get_queryset(request)
+        if request.user.is_superuser:
+            return qs
+        return qs.filter(memberships__practice_id__in=admin_practice_ids(request)).distinct()
+
+
+@admin.register(Practice)
+class PracticeAdmin(admin.ModelAdmin):
+    list_display = ("name", "created_at")
+    search_fields = ("name",)
+
+    def get_queryset(self, request):
+        qs = super().get_queryset(request)
+        return qs if request.user.is_superuser else qs.filter(pk__in=admin_practice_ids(request))
+
+
+@admin.register(Membership)
+class MembershipAdmin(PracticeScopedAdmin):
+    list_display = ("user", "practice", "role", "is_active", "created_at")
+    list_filter = ("role", "is_active", "practice")
+    search_fields = ("user__email", "user__full_name")
+
+    def save_model(self, request, obj, form, change):
+        # Through the service, so groups, the admin-site flag and the audit trail follow the role.
+        services.membership_grant(user=obj.user, practice=obj.practice, role=obj.role, by=request.user)
+        if not obj.is_active:
+            services.membership_revoke(membership=Membership.objects.get(user=obj.user, practice=obj.practice),
+                                       by=request.user)
+        obj.pk = Membership.objects.get(user=obj.user, practice=obj.practice).pk
+
+
+@admin.register(AuditEvent)
+class AuditEventAdmin(PracticeScopedAdmin):
+    practice_field = "practice_id"
+    list_display = ("sequence", "occurred_at", "actor_email", "role", "action", "object_type", "object_id", "ip_address")
+    list_filter = ("action",)
+    search_fields = ("actor_email", "object_id", "action")
+    ordering = ("-sequence",)
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(UserSession)
+class UserSessionAdmin(admin.ModelAdmin):
+    list_display = ("user", "created_at", "last_seen_at", "ip_address", "user_agent")
+    actions = ["end_sessions"]
+    readonly_fields = ("session_key", "user", "created_at", "last_seen_at", "ip_address", "user_agent")
+
+    def get_queryset(self, request):
+        qs = super().get_queryset(request).select_related("user")
+        if request.user.is_superuser:
+            return qs
+        return qs.filter(user__memberships__practice_id__in=admin_practice_ids(request)).distinct()
+
+    def has_add_permission(self, request):
+        return False
+
+    def get_actions(self, request):
+        actions = super().get_actions(request)
+        actions.pop("delete_selected", None)
+        return actions
+
+    @admin.action(description="End the selected sessions (sign those people out now)", permissions=["delete"])
+    def end_sessions(self, request, queryset):
+        count = 0
+        for user_session in queryset:
+            services.session_end(user_session=user_session, by=request.user)
+            count += 1
+        self.message_user(request, f"Ended {count} session(s).", messages.SUCCESS)
+
+
+@admin.register(KeyCanary)
+class KeyCanaryAdmin(admin.ModelAdmin):
+    list_display = ("purpose", "created_at")
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_module_permission(self, request):
+        return request.user.is_superuser

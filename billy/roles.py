@@ -1,0 +1,48 @@
+"""What each role may do, as Django model permissions held by one group per role.
+
+Roles are held per practice (Membership.role); the groups carry the model permissions of every role a
+user holds somewhere, and selectors scope each query to the practices where the user holds the role.
+Per-object exceptions (an outside auditor granted one claim) go through django-guardian.
+"""
+
+from __future__ import annotations
+
+from django.contrib.auth.models import Group, Permission
+
+from billy.models import Role
+
+# app_label.codename. Codenames of models that do not exist yet are skipped until their app adds them.
+ROLE_PERMISSIONS: dict[Role, list[str]] = {
+    Role.PHYSICIAN: [
+        "patients.view_patient",
+        "audio.add_recording", "audio.view_recording", "audio.change_transcript",
+        "claims.view_claim",
+    ],
+    Role.BILLER: [
+        "patients.view_patient", "patients.add_patient", "patients.change_patient",
+        "audio.view_recording",
+        "claims.view_claim", "claims.change_claim",
+    ],
+    Role.ADMIN: [
+        "billy.view_user", "billy.add_user", "billy.change_user",
+        "billy.view_membership", "billy.add_membership", "billy.change_membership",
+        "billy.view_practice", "billy.change_practice",
+        "billy.view_auditevent", "billy.view_usersession", "billy.delete_usersession",
+        "patients.view_patient", "patients.add_patient", "patients.change_patient",
+    ],
+}
+
+
+def group_name(role: Role | str) -> str:
+    return f"role:{Role(role).value}"
+
+
+def roles_sync() -> None:
+    """Create each role's group and give it exactly its permissions (idempotent)."""
+    for role, perms in ROLE_PERMISSIONS.items():
+        group, _ = Group.objects.get_or_create(name=group_name(role))
+        wanted = []
+        for dotted in perms:
+            app_label, codename = dotted.split(".", 1)
+            wanted.extend(Permission.objects.filter(content_type__app_label=app_label, codename=codename))
+        group.permissions.set(wanted)

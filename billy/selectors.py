@@ -1,0 +1,54 @@
+"""Who may see what. Every practice-scoped read starts from the user's active memberships here."""
+
+from __future__ import annotations
+
+from django.db.models import QuerySet
+from django.http import Http404, HttpRequest
+
+from billy.models import Membership, Practice, Role
+
+SESSION_PRACTICE_KEY = "billy_practice_id"
+
+
+def memberships_for_user(*, user) -> QuerySet[Membership]:
+    if not getattr(user, "is_authenticated", False) or not user.is_active:
+        return Membership.objects.none()
+    return Membership.objects.filter(user=user, is_active=True).select_related("practice")
+
+
+def practices_for_user(*, user) -> QuerySet[Practice]:
+    return Practice.objects.filter(pk__in=memberships_for_user(user=user).values("practice_id"))
+
+
+def membership_for(*, user, practice_id: int | None) -> Membership | None:
+    if practice_id is None:
+        return None
+    return memberships_for_user(user=user).filter(practice_id=practice_id).first()
+
+
+def current_membership(request: HttpRequest) -> Membership | None:
+    """The membership the user works under now: the practice picked in this session, else their first."""
+    cached = getattr(request, "_billy_membership", False)
+    if cached is not False:
+        return cached
+    memberships = memberships_for_user(user=request.user)
+    chosen = None
+    practice_id = request.session.get(SESSION_PRACTICE_KEY) if hasattr(request, "session") else None
+    if practice_id is not None:
+        chosen = memberships.filter(practice_id=practice_id).first()
+    if chosen is None:
+        chosen = memberships.order_by("practice__name").first()
+    request._billy_membership = chosen
+    return chosen
+
+
+def require_membership(request: HttpRequest, *roles: Role | str) -> Membership:
+    """The current membership if its role is one of `roles` (any role when none given).
+
+    A user with no membership, or the wrong role, gets 404 rather than 403: whether a practice's data
+    exists is itself something an outsider must not learn.
+    """
+    membership = current_membership(request)
+    if membership is None or (roles and membership.role not in roles):
+        raise Http404
+    return membership

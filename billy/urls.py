@@ -1,0 +1,21 @@
+from django.contrib import admin
+from django.urls import include, path
+
+from billy import views
+
+admin.site.site_header = "IamBilly administration"
+admin.site.site_title = "IamBilly admin"
+admin.site.index_title = "Practice administration"
+
+urlpatterns = [
+    path("", views.home, name="home"),
+    path("practice/switch/", views.practice_switch, name="practice_switch"),
+    path("healthz", views.healthz, name="healthz"),
+    path("robots.txt", views.robots, name="robots"),
+    path("patients/", include("patients.urls")),
+    path("accounts/", include("allauth.urls")),
+    path("admin/", admin.site.urls),
+]
+
+handler404 = "billy.errors.not_found"
+handler500 = "billy.errors.server_error"

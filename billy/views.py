@@ -1,0 +1,53 @@
+from django.contrib import messages
+from django.contrib.auth.decorators import login_not_required
+from django.db import connection
+from django.http import Http404, HttpResponse, JsonResponse
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_GET, require_POST
+
+from billy.models import AuditEvent, Membership, Role, UserSession
+from billy.selectors import SESSION_PRACTICE_KEY, current_membership, membership_for
+from patients.selectors import patients_for
+
+
+def home(request):
+    membership = current_membership(request)
+    if membership is None:
+        return render(request, "billy/no_practice.html", status=200)
+    context = {"membership": membership, "patient_count": patients_for(membership=membership).count()}
+    if membership.role == Role.ADMIN:
+        context["team"] = (
+            Membership.objects.filter(practice_id=membership.practice_id).select_related("user").order_by("role")
+        )
+        context["recent_events"] = AuditEvent.objects.filter(practice_id=membership.practice_id)[:10]
+        context["active_sessions"] = UserSession.objects.filter(
+            user__memberships__practice_id=membership.practice_id
+        ).distinct().count()
+    return render(request, f"billy/home_{membership.role}.html", context)
+
+
+@require_POST
+def practice_switch(request):
+    try:
+        practice_id = int(request.POST.get("practice", ""))
+    except ValueError:
+        raise Http404 from None
+    if membership_for(user=request.user, practice_id=practice_id) is None:
+        raise Http404
+    request.session[SESSION_PRACTICE_KEY] = practice_id
+    messages.success(request, "Switched practice.")
+    return redirect("home")
+
+
+@login_not_required
+@require_GET
+def healthz(request):
+    """For load balancers and compose health checks: the database answers. No PHI, no login."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT 1")
+    return JsonResponse({"status": "ok"})
+
+
+@login_not_required
+def robots(request):
+    return HttpResponse("User-agent: *\nDisallow: /\n", content_type="text/plain")

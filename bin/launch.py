@@ -1,0 +1,128 @@
+"""`make run`: the whole app on one machine, and a clean stop.
+
+Starts the embedded PostgreSQL (unless DATABASE_URL names a server), Redis on a Unix socket (unless
+REDIS_URL is set), migrates, checks the PHI key, loads the demo practice, then runs the two django-q2
+clusters (default, inference) and the web server on 127.0.0.1:8000. Ctrl-C or SIGTERM stops everything
+it started, the database included; if any part dies, the rest is stopped too.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from billy.embedded_db import attach, stop  # noqa: E402
+
+DATA_DIR = Path(os.environ.get("BILLY_DATA_DIR", ROOT / ".data"))
+HOST_PORT = os.environ.get("BILLY_ADDRESS", "127.0.0.1:8000")
+PYTHON = sys.executable
+
+
+def log(message: str) -> None:
+    print(f"[make run] {message}", flush=True)
+
+
+def manage(*args: str, env: dict[str, str]) -> None:
+    subprocess.run([PYTHON, "manage.py", *args], cwd=ROOT, env=env, check=True)
+
+
+def start_redis() -> tuple[subprocess.Popen | None, str]:
+    if os.environ.get("REDIS_URL"):
+        return None, os.environ["REDIS_URL"]
+    redis_dir = DATA_DIR / "redis"
+    redis_dir.mkdir(parents=True, exist_ok=True)
+    sock = redis_dir / "redis.sock"
+    binary = shutil.which("redis-server") or "/usr/bin/redis-server"
+    # A cache only: no persistence, no TCP port (nothing else on the machine can reach it).
+    proc = subprocess.Popen(
+        [binary, "--port", "0", "--unixsocket", str(sock), "--unixsocketperm", "700", "--dir", str(redis_dir),
+         "--save", "", "--appendonly", "no", "--loglevel", "warning"],
+        start_new_session=True,
+    )
+    for _ in range(100):
+        if sock.exists():
+            break
+        if proc.poll() is not None:
+            raise SystemExit("Redis did not start (see the lines above).")
+        time.sleep(0.05)
+    return proc, f"unix://{sock}"
+
+
+def main() -> int:
+    env = dict(os.environ)
+    env.setdefault("DJANGO_SETTINGS_MODULE", "billy.settings")
+    env["PYTHONUNBUFFERED"] = "1"
+    owned_pg = None
+    if not env.get("DATABASE_URL"):
+        server = attach(DATA_DIR / "pg", own=True)
+        owned_pg = server.pgdata
+        log(f"embedded PostgreSQL ready (socket in {server.socket_dir})")
+    redis_proc, env["REDIS_URL"] = start_redis()
+    children: list[tuple[str, subprocess.Popen]] = []
+    if redis_proc:
+        children.append(("redis", redis_proc))
+
+    def shutdown(code: int) -> int:
+        log("stopping…")
+        # Web and workers first (the workers keep their statistics in Redis), then Redis, then PostgreSQL.
+        apps = [(name, proc) for name, proc in children if name != "redis"]
+        for group in (apps, [(name, proc) for name, proc in children if name == "redis"]):
+            for _, proc in group:
+                if proc.poll() is None:
+                    # The leader only: a django-q2 cluster stops its own worker processes in order, and
+                    # hangs if they are signalled behind its back. The group is killed only on timeout.
+                    proc.send_signal(signal.SIGTERM)
+            deadline = time.time() + 20
+            for name, proc in group:
+                try:
+                    proc.wait(timeout=max(0.1, deadline - time.time()))
+                except subprocess.TimeoutExpired:
+                    log(f"{name} did not stop in time; killing it")
+                    os.killpg(proc.pid, signal.SIGKILL)
+                    proc.wait()
+        if owned_pg:
+            stop(owned_pg)
+            log("PostgreSQL stopped")
+        return code
+
+    def interrupt(signum, frame):
+        raise KeyboardInterrupt
+
+    # Set explicitly: a shell that starts us in the background ignores SIGINT, and SIGTERM has no handler.
+    for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(signum, interrupt)
+    try:
+        manage("migrate", "--noinput", "-v", "0", env=env)
+        manage("verify_keys", env=env)
+        manage("seed_demo", env=env)
+        for cluster in ("default", "inference"):
+            cluster_env = dict(env, Q_CLUSTER_NAME=cluster)
+            children.append((f"worker:{cluster}", subprocess.Popen(
+                [PYTHON, "manage.py", "qcluster"], cwd=ROOT, env=cluster_env, start_new_session=True)))
+        children.append(("web", subprocess.Popen(
+            [PYTHON, "manage.py", "runserver", HOST_PORT, "--noreload", "--skip-checks"],
+            cwd=ROOT, env=env, start_new_session=True)))
+        log(f"IamBilly is up: http://{HOST_PORT}/accounts/login/  (Ctrl-C stops everything)")
+        while True:
+            for name, proc in children:
+                if proc.poll() is not None:
+                    log(f"{name} exited with code {proc.returncode}")
+                    return shutdown(1)
+            time.sleep(0.5)
+    except KeyboardInterrupt:
+        return shutdown(0)
+    except subprocess.CalledProcessError as exc:
+        log(f"set-up step failed: {' '.join(exc.cmd[1:])}")
+        return shutdown(1)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
