@@ -8,9 +8,8 @@ from billy.models import AuditEvent, KeyCanary, Membership, Practice, Role, User
 
 
 def admin_practice_ids(request) -> list[int]:
-    return list(
-        Membership.objects.filter(user=request.user, role=Role.ADMIN, is_active=True).values_list("practice_id", flat=True)
-    )
+    memberships = Membership.objects.filter(user=request.user, role=Role.ADMIN, is_active=True)
+    return list(memberships.values_list("practice_id", flat=True))
 
 
 class PracticeScopedAdmin(admin.ModelAdmin):
@@ -83,7 +82,9 @@ class MembershipAdmin(PracticeScopedAdmin):
 @admin.register(AuditEvent)
 class AuditEventAdmin(PracticeScopedAdmin):
     practice_field = "practice_id"
-    list_display = ("sequence", "occurred_at", "actor_email", "role", "action", "object_type", "object_id", "ip_address")
+    list_display = (
+        "sequence", "occurred_at", "actor_email", "role", "action", "object_type", "object_id", "ip_address",
+    )
     list_filter = ("action",)
     search_fields = ("actor_email", "object_id", "action")
     ordering = ("-sequence",)

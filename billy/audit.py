@@ -110,10 +110,10 @@ def verify_chain(events: Iterable[AuditEvent], *, expect_head: tuple[int, str] |
     for event in events:
         count += 1
         if event.sequence != expected_sequence:
-            problems.append(
-                f"entry #{expected_sequence}" + (f" to #{event.sequence - 1}" if event.sequence - 1 > expected_sequence else "")
-                + " is missing (deleted or the table was truncated)"
-            )
+            missing = f"#{expected_sequence}"
+            if event.sequence - 1 > expected_sequence:
+                missing += f" to #{event.sequence - 1}"
+            problems.append(f"entry {missing} is missing (deleted, or the table was truncated)")
         if event.previous_hash != previous_hash:
             problems.append(f"entry #{event.sequence} does not link to the entry before it")
         if compute_hash(event.previous_hash, event) != event.entry_hash:

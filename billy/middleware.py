@@ -29,9 +29,13 @@ class RequireAdminMfaMiddleware:
 
     def __call__(self, request):
         user = request.user
-        if user.is_authenticated and not request.path.startswith(self.ALLOWED_PREFIXES):
-            if self._must_have_mfa(user) and not self._has_totp(user):
-                return redirect(f"{reverse('mfa_activate_totp')}")
+        if (
+            user.is_authenticated
+            and not request.path.startswith(self.ALLOWED_PREFIXES)
+            and self._must_have_mfa(user)
+            and not self._has_totp(user)
+        ):
+            return redirect(reverse("mfa_activate_totp"))
         return self.get_response(request)
 
     @staticmethod
@@ -57,13 +61,17 @@ class SessionActivityMiddleware:
         response = self.get_response(request)
         user = getattr(request, "user", None)
         session_key = request.session.session_key if hasattr(request, "session") else None
-        if user is not None and user.is_authenticated and session_key:
-            # The cache key holds a hash-like session key, never PHI.
-            if cache.add(f"session-touch:{session_key}", 1, timeout=60):
-                services.session_touch(
-                    session_key=session_key, user=user, ip_address=client_ip(request),
-                    user_agent=request.META.get("HTTP_USER_AGENT", ""),
-                )
+        # The cache key holds the random session key, never PHI.
+        if (
+            user is not None
+            and user.is_authenticated
+            and session_key
+            and cache.add(f"session-touch:{session_key}", 1, timeout=60)
+        ):
+            services.session_touch(
+                session_key=session_key, user=user, ip_address=client_ip(request),
+                user_agent=request.META.get("HTTP_USER_AGENT", ""),
+            )
         return response
 
 

@@ -125,3 +125,12 @@ class BlindIndexField(models.CharField):
         kwargs.setdefault("editable", False)
         kwargs.setdefault("blank", True)
         super().__init__(*args, **kwargs)
+
+
+# Models whose blind indexes can be recomputed from their decrypted values (after BILLY_BLIND_INDEX_KEY
+# changes): label -> function(instance) -> {index field: value}. Apps register in AppConfig.ready.
+BLIND_INDEX_RECOMPUTERS: dict[str, Any] = {}
+
+
+def register_blind_indexes(model_label: str, compute: Any) -> None:
+    BLIND_INDEX_RECOMPUTERS[model_label] = compute

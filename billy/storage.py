@@ -30,7 +30,7 @@ class EncryptedFileSystemStorage(FileSystemStorage):
         if "w" in mode or "a" in mode:
             raise ValueError("Encrypted files are written through save(), never opened for writing.")
         with super()._open(name, "rb") as raw:
-            plaintext = tempfile.SpooledTemporaryFile(max_size=_SPOOL_BYTES)
+            plaintext = tempfile.SpooledTemporaryFile(max_size=_SPOOL_BYTES)  # noqa: SIM115 (the caller closes it)
             filecrypto.decrypt_stream(raw, plaintext, keyring=file_keyring())
         plaintext.seek(0)
         return File(plaintext, name=name)

@@ -6,6 +6,7 @@ from billy import views
 admin.site.site_header = "IamBilly administration"
 admin.site.site_title = "IamBilly admin"
 admin.site.index_title = "Practice administration"
+admin.site.login = views.admin_login
 
 urlpatterns = [
     path("", views.home, name="home"),

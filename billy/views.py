@@ -3,6 +3,8 @@ from django.contrib.auth.decorators import login_not_required
 from django.db import connection
 from django.http import Http404, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_POST
 
 from billy.models import AuditEvent, Membership, Role, UserSession
@@ -51,3 +53,16 @@ def healthz(request):
 @login_not_required
 def robots(request):
     return HttpResponse("User-agent: *\nDisallow: /\n", content_type="text/plain")
+
+
+@login_not_required
+def admin_login(request, extra_context=None):
+    """The admin signs in through allauth, so two-factor applies there too (Django's own form would skip it)."""
+    next_url = request.GET.get("next") or reverse("admin:index")
+    if not url_has_allowed_host_and_scheme(next_url, allowed_hosts={request.get_host()}):
+        next_url = reverse("admin:index")
+    if not request.user.is_authenticated:
+        return redirect(f"{reverse('account_login')}?next={next_url}")
+    if request.user.is_staff:
+        return redirect(next_url)
+    raise Http404  # signed in, but not an admin anywhere: for them the admin does not exist

@@ -44,7 +44,7 @@ def start_redis() -> tuple[subprocess.Popen | None, str]:
     # A cache only: no persistence, no TCP port (nothing else on the machine can reach it).
     proc = subprocess.Popen(
         [binary, "--port", "0", "--unixsocket", str(sock), "--unixsocketperm", "700", "--dir", str(redis_dir),
-         "--save", "", "--appendonly", "no", "--loglevel", "warning"],
+         "--save", "", "--appendonly", "no", "--loglevel", "warning", "--logfile", str(redis_dir / "redis.log")],
         start_new_session=True,
     )
     for _ in range(100):

@@ -4,3 +4,9 @@ from django.apps import AppConfig
 class PatientsConfig(AppConfig):
     name = "patients"
     verbose_name = "Patients"
+
+    def ready(self):
+        from billy.phi import register_blind_indexes
+        from patients.services import patient_blind_indexes
+
+        register_blind_indexes("patients.Patient", patient_blind_indexes)

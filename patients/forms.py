@@ -11,8 +11,9 @@ class PatientSearchForm(forms.Form):
 
     def clean(self):
         data = super().clean()
-        if not data.get("mrn") and not (data.get("family_name") and data.get("birth_date")):
-            raise forms.ValidationError("Search by MRN, or by family name and birth date.")
+        by_name = data.get("family_name") and data.get("given_name") and data.get("birth_date")
+        if not data.get("mrn") and not by_name:
+            raise forms.ValidationError("Search by MRN, or by family name, first initial and birth date.")
         return data
 
 

@@ -28,6 +28,12 @@ def _indexes(*, practice_id: int, family_name: str, given_name: str, birth_date:
     }
 
 
+def patient_blind_indexes(patient: Patient) -> dict:
+    """The indexes of a stored patient, recomputed from its decrypted fields (key rotation)."""
+    return _indexes(practice_id=patient.practice_id, family_name=patient.family_name or "",
+                    given_name=patient.given_name or "", birth_date=patient.birth_date, mrn=patient.mrn or "")
+
+
 @transaction.atomic
 def patient_create(
     *, membership: Membership, family_name: str, given_name: str, birth_date: dt.date | None,

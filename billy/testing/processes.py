@@ -1,0 +1,59 @@
+"""Run real IamBilly processes (manage.py commands, a django-q2 cluster) against the test database."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from contextlib import contextmanager
+from pathlib import Path
+from urllib.parse import quote
+
+from django.db import connection
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_database_url() -> str:
+    s = connection.settings_dict
+    host = quote(s["HOST"], safe="")  # a Unix socket folder travels percent-encoded in the host part
+    return f"postgres://{s['USER']}@{host}:{s['PORT']}/{s['NAME']}"
+
+
+def process_env(**overrides: str) -> dict[str, str]:
+    env = dict(os.environ, DATABASE_URL=test_database_url(), PYTHONUNBUFFERED="1")
+    env.update(overrides)
+    return env
+
+
+def manage(*args: str, env: dict[str, str] | None = None, timeout: int = 60) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "manage.py", *args], cwd=ROOT, env=env or process_env(),
+                          capture_output=True, text=True, timeout=timeout)
+
+
+@contextmanager
+def running_cluster(name: str = "default", **env_overrides: str):
+    """A real `manage.py qcluster` for the test database; stopped (SIGTERM, then kill) on exit."""
+    proc = subprocess.Popen([sys.executable, "manage.py", "qcluster"], cwd=ROOT,
+                            env=process_env(Q_CLUSTER_NAME=name, **env_overrides),
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        yield proc
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def wait_for(predicate, *, timeout: float = 60, interval: float = 0.2):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(interval)
+    raise TimeoutError(f"gave up after {timeout}s waiting for {predicate}")

@@ -1,0 +1,78 @@
+"""Shared fixtures: two practices, a user of each role, an outsider, and patients carrying the PHI canary."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+import pytest
+
+from billy.testing.pytest_plugin import PHI_CANARY
+
+
+@dataclass
+class World:
+    practice: object
+    other_practice: object
+    physician: object
+    biller: object
+    admin: object
+    outsider: object  # a biller of the other practice: signed in, but no role here
+    patient: object
+    other_patient: object
+
+    def user(self, role: str):
+        return getattr(self, role)
+
+
+TOTP_SECRET = "JBSWY3DPEHPK3PXP"
+
+
+def make_world() -> World:
+    from allauth.mfa.totp.internal.auth import TOTP
+
+    from billy import services
+    from billy.models import Role
+    from patients.services import patient_create
+
+    practice = services.practice_create(name="North Spine Associates")
+    other = services.practice_create(name="Lakeside Pain Center")
+    users = {}
+    for role in (Role.PHYSICIAN, Role.BILLER, Role.ADMIN):
+        user = services.user_create(email=f"{role.value}@north.test", full_name=f"Test {role.label}",
+                                    password="correct horse battery")
+        services.membership_grant(user=user, practice=practice, role=role)
+        users[role.value] = user
+    TOTP.activate(users["admin"], TOTP_SECRET)
+    outsider = services.user_create(email="biller@lakeside.test", full_name="Lake Biller",
+                                    password="correct horse battery")
+    outsider_membership = services.membership_grant(user=outsider, practice=other, role=Role.BILLER)
+    biller_membership = users["biller"].memberships.get()
+    patient = patient_create(membership=biller_membership, family_name=PHI_CANARY, given_name="Alma",
+                             birth_date=dt.date(1956, 3, 2), sex="F", mrn="MRN-778812")
+    other_patient = patient_create(membership=outsider_membership, family_name=f"{PHI_CANARY}son", given_name="Bert",
+                                   birth_date=dt.date(1961, 7, 14), sex="M", mrn="LK-1001")
+    return World(practice=practice, other_practice=other, outsider=outsider, patient=patient,
+                 other_patient=other_patient, **users)
+
+
+@pytest.fixture
+def world(db) -> World:
+    return make_world()
+
+
+@pytest.fixture
+def transactional_world(transactional_db) -> World:
+    return make_world()
+
+
+@pytest.fixture(scope="session")
+def browser_type_launch_args(browser_type_launch_args):
+    """Debian's chromium, headless, with nothing that reaches outside the machine."""
+    return {
+        **browser_type_launch_args,
+        "executable_path": "/usr/bin/chromium",
+        "headless": True,
+        "args": ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--disable-quic", "--no-first-run"],
+    }
