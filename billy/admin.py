@@ -4,6 +4,8 @@ from django.contrib import admin, messages
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 
 from billy import services
+from billy.audit import audit_record
+from billy.middleware import client_ip
 from billy.models import AuditEvent, KeyCanary, Membership, Practice, Role, User, UserSession
 
 
@@ -12,7 +14,29 @@ def admin_practice_ids(request) -> list[int]:
     return list(memberships.values_list("practice_id", flat=True))
 
 
-class PracticeScopedAdmin(admin.ModelAdmin):
+class AuditedAdminMixin:
+    """Every add, change and delete made in the admin also goes into the audit trail (field names, not values)."""
+
+    def _audit(self, request, action, obj, detail=None):
+        audit_record(action=f"admin.{action}", actor=request.user, obj=obj, ip_address=client_ip(request),
+                     practice_id=getattr(obj, "practice_id", None), detail=detail or {})
+
+    def log_addition(self, request, obj, message):
+        self._audit(request, "add", obj)
+        return super().log_addition(request, obj, message)
+
+    def log_change(self, request, obj, message):
+        changed = sorted({f for entry in message if "changed" in entry for f in entry["changed"].get("fields", [])})
+        self._audit(request, "change", obj, {"fields": changed})
+        return super().log_change(request, obj, message)
+
+    def log_deletions(self, request, queryset):
+        for obj in queryset:
+            self._audit(request, "delete", obj)
+        return super().log_deletions(request, queryset)
+
+
+class PracticeScopedAdmin(AuditedAdminMixin, admin.ModelAdmin):
     """A practice admin sees and edits only rows of the practices they administer; superusers see all."""
 
     practice_field = "practice"
@@ -25,14 +49,21 @@ class PracticeScopedAdmin(admin.ModelAdmin):
 
 
 class MembershipInline(admin.TabularInline):
+    """Shown for reference: roles change on the Team page or the Membership admin (both go through services)."""
+
     model = Membership
     fk_name = "user"
     extra = 0
     fields = ("practice", "role", "is_active")
+    readonly_fields = fields
+    can_delete = False
+
+    def has_add_permission(self, request, obj=None):
+        return False
 
 
 @admin.register(User)
-class UserAdmin(DjangoUserAdmin):
+class UserAdmin(AuditedAdminMixin, DjangoUserAdmin):
     ordering = ("email",)
     list_display = ("email", "full_name", "is_active", "is_staff", "last_login")
     search_fields = ("email", "full_name")
@@ -44,8 +75,13 @@ class UserAdmin(DjangoUserAdmin):
         ("Dates", {"fields": ("last_login", "date_joined")}),
     )
     add_fieldsets = ((None, {"classes": ("wide",), "fields": ("email", "full_name", "password1", "password2")}),)
-    readonly_fields = ("last_login", "date_joined")
+    # Groups and the staff flag follow the roles in Memberships (billy.services); they are not edited by hand.
+    readonly_fields = ("last_login", "date_joined", "groups", "is_staff")
     inlines = [MembershipInline]
+
+    def get_readonly_fields(self, request, obj=None):
+        fields = super().get_readonly_fields(request, obj)
+        return fields if request.user.is_superuser else (*fields, "is_superuser")
 
     def get_queryset(self, request):
         qs = super().get_queryset(request)
@@ -55,7 +91,7 @@ class UserAdmin(DjangoUserAdmin):
 
 
 @admin.register(Practice)
-class PracticeAdmin(admin.ModelAdmin):
+class PracticeAdmin(AuditedAdminMixin, admin.ModelAdmin):
     list_display = ("name", "created_at")
     search_fields = ("name",)
 
@@ -69,6 +105,16 @@ class MembershipAdmin(PracticeScopedAdmin):
     list_display = ("user", "practice", "role", "is_active", "created_at")
     list_filter = ("role", "is_active", "practice")
     search_fields = ("user__email", "user__full_name")
+
+    def formfield_for_foreignkey(self, db_field, request, **kwargs):
+        # A practice admin picks among their own practices and their own people (new people: the Team page).
+        if not request.user.is_superuser:
+            practice_ids = admin_practice_ids(request)
+            if db_field.name == "practice":
+                kwargs["queryset"] = Practice.objects.filter(pk__in=practice_ids)
+            elif db_field.name == "user":
+                kwargs["queryset"] = User.objects.filter(memberships__practice_id__in=practice_ids).distinct()
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)
 
     def save_model(self, request, obj, form, change):
         # Through the service, so groups, the admin-site flag and the audit trail follow the role.
@@ -100,7 +146,7 @@ class AuditEventAdmin(PracticeScopedAdmin):
 
 
 @admin.register(UserSession)
-class UserSessionAdmin(admin.ModelAdmin):
+class UserSessionAdmin(AuditedAdminMixin, admin.ModelAdmin):
     list_display = ("user", "created_at", "last_seen_at", "ip_address", "user_agent")
     actions = ["end_sessions"]
     readonly_fields = ("session_key", "user", "created_at", "last_seen_at", "ip_address", "user_agent")

@@ -52,3 +52,13 @@ def require_membership(request: HttpRequest, *roles: Role | str) -> Membership:
     if membership is None or (roles and membership.role not in roles):
         raise Http404
     return membership
+
+
+def objects_granted_to(*, user, perm: str, queryset: QuerySet) -> QuerySet:
+    """Objects a user was granted one by one (django-guardian), e.g. an outside auditor and a few claims.
+
+    Only explicit per-object grants count: a role's model permission never widens what a user sees here.
+    """
+    from guardian.shortcuts import get_objects_for_user
+
+    return get_objects_for_user(user, perm, klass=queryset, accept_global_perms=False, with_superuser=False)

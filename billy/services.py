@@ -68,7 +68,36 @@ def membership_grant(*, user: User, practice: Practice, role: Role | str, by: Us
 
 
 @transaction.atomic
+def member_invite(*, practice: Practice, email: str, full_name: str, role: Role | str, by: User) -> Membership:
+    """Add someone to a practice. A new person gets an account with no password and an email with a link
+    to choose one (sign-up is closed: this is the only way in). Someone who already has an account is
+    simply given the role here."""
+    email = email.strip().lower()
+    user = User.objects.filter(email__iexact=email).first()
+    if user is None:
+        user = User.objects.create_user(email=email, password=None, full_name=full_name.strip())
+        audit_record(action="user.invite", actor=by, practice_id=practice.pk, obj=user)
+    elif Membership.objects.filter(user=user, practice=practice, is_active=True).exists():
+        raise BillyError(f"{email} is already a member of {practice.name}.")
+    membership = membership_grant(user=user, practice=practice, role=role, by=by)
+    from django_q.tasks import async_task
+
+    # Ids only: task arguments are stored in the database.
+    transaction.on_commit(lambda: async_task("billy.tasks.invitation_send", membership.pk))
+    return membership
+
+
+@transaction.atomic
+def membership_change_role(*, membership: Membership, role: Role | str, by: User) -> Membership:
+    if membership.user_id == by.pk and Role(role) != Role.ADMIN:
+        raise BillyError("You cannot take away your own admin role; ask another admin.")
+    return membership_grant(user=membership.user, practice=membership.practice, role=role, by=by)
+
+
+@transaction.atomic
 def membership_revoke(*, membership: Membership, by: User | None = None) -> None:
+    if by is not None and membership.user_id == by.pk:
+        raise BillyError("You cannot remove yourself from the practice; ask another admin.")
     Membership.objects.filter(pk=membership.pk).update(is_active=False)
     _sync_user_groups_and_staff(membership.user)
     audit_record(

@@ -164,6 +164,9 @@ AUTHENTICATION_BACKENDS = [
     "allauth.account.auth_backends.AuthenticationBackend",
     "guardian.backends.ObjectPermissionBackend",
 ]
+# django-guardian would otherwise create a user row called "AnonymousUser": there are no anonymous grants.
+ANONYMOUS_USER_NAME = None
+
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator", "OPTIONS": {"min_length": 12}},
@@ -237,6 +240,8 @@ EMAIL_BACKEND = env_str(
 )
 EMAIL_FILE_PATH = DATA_DIR / "mail"
 DEFAULT_FROM_EMAIL = env_str("DJANGO_DEFAULT_FROM_EMAIL", "iambilly@localhost")
+# Where people reach IamBilly: links in invitation emails point here.
+BILLY_BASE_URL = env_str("BILLY_BASE_URL", required=PRODUCTION) or "http://127.0.0.1:8000"
 
 LOG_DIR = DATA_DIR / "logs"
 LOG_DIR.mkdir(parents=True, exist_ok=True)

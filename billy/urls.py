@@ -11,6 +11,9 @@ admin.site.login = views.admin_login
 urlpatterns = [
     path("", views.home, name="home"),
     path("practice/switch/", views.practice_switch, name="practice_switch"),
+    path("team/", views.team, name="team"),
+    path("team/<int:membership_id>/role/", views.team_member_role, name="team_member_role"),
+    path("team/<int:membership_id>/remove/", views.team_member_remove, name="team_member_remove"),
     path("healthz", views.healthz, name="healthz"),
     path("robots.txt", views.robots, name="robots"),
     path("patients/", include("patients.urls")),

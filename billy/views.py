@@ -2,13 +2,16 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_not_required
 from django.db import connection
 from django.http import Http404, HttpResponse, JsonResponse
-from django.shortcuts import redirect, render
+from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
-from django.views.decorators.http import require_GET, require_POST
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from billy import services
+from billy.forms import InviteForm, RoleForm
 from billy.models import AuditEvent, Membership, Role, UserSession
-from billy.selectors import SESSION_PRACTICE_KEY, current_membership, membership_for
+from billy.selectors import SESSION_PRACTICE_KEY, current_membership, membership_for, require_membership
+from billy.services import BillyError
 from patients.selectors import patients_for
 
 
@@ -66,3 +69,51 @@ def admin_login(request, extra_context=None):
     if request.user.is_staff:
         return redirect(next_url)
     raise Http404  # signed in, but not an admin anywhere: for them the admin does not exist
+
+
+def _team_context(membership, form=None):
+    members = (Membership.objects.filter(practice_id=membership.practice_id)
+               .select_related("user").order_by("-is_active", "role", "user__email"))
+    return {"membership": membership, "members": members, "form": form or InviteForm(), "roles": Role.choices}
+
+
+@require_http_methods(["GET", "POST"])
+def team(request):
+    """Practice admins invite people, change roles and remove members."""
+    membership = require_membership(request, Role.ADMIN)
+    form = InviteForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            invited = services.member_invite(practice=membership.practice, by=request.user, **form.cleaned_data)
+        except BillyError as exc:
+            form.add_error(None, str(exc))
+        else:
+            messages.success(request, f"Invited {invited.user.email}: they will get an email to choose a password.")
+            return redirect("team")
+    return render(request, "billy/team.html", _team_context(membership, form))
+
+
+@require_POST
+def team_member_role(request, membership_id: int):
+    membership = require_membership(request, Role.ADMIN)
+    target = get_object_or_404(Membership, pk=membership_id, practice_id=membership.practice_id)
+    form = RoleForm(request.POST)
+    if form.is_valid():
+        try:
+            services.membership_change_role(membership=target, role=form.cleaned_data["role"], by=request.user)
+            messages.success(request, f"{target.user.email} is now {Role(form.cleaned_data['role']).label}.")
+        except BillyError as exc:
+            messages.error(request, str(exc))
+    return redirect("team")
+
+
+@require_POST
+def team_member_remove(request, membership_id: int):
+    membership = require_membership(request, Role.ADMIN)
+    target = get_object_or_404(Membership, pk=membership_id, practice_id=membership.practice_id, is_active=True)
+    try:
+        services.membership_revoke(membership=target, by=request.user)
+        messages.success(request, f"{target.user.email} no longer has access to {membership.practice.name}.")
+    except BillyError as exc:
+        messages.error(request, str(exc))
+    return redirect("team")

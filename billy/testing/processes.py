@@ -15,14 +15,14 @@ from django.db import connection
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def test_database_url() -> str:
+def database_url_for_tests() -> str:
     s = connection.settings_dict
     host = quote(s["HOST"], safe="")  # a Unix socket folder travels percent-encoded in the host part
     return f"postgres://{s['USER']}@{host}:{s['PORT']}/{s['NAME']}"
 
 
 def process_env(**overrides: str) -> dict[str, str]:
-    env = dict(os.environ, DATABASE_URL=test_database_url(), PYTHONUNBUFFERED="1")
+    env = dict(os.environ, DATABASE_URL=database_url_for_tests(), PYTHONUNBUFFERED="1")
     env.update(overrides)
     return env
 

@@ -9,7 +9,7 @@ from django.core.files.storage import default_storage
 from django.db import connection
 
 from billy.keycheck import check_phi_key
-from billy.testing.processes import manage, process_env, test_database_url
+from billy.testing.processes import database_url_for_tests, manage, process_env
 from billy.testing.pytest_plugin import PHI_CANARY
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -27,7 +27,7 @@ def empty_database():
     name = f"restore_{uuid.uuid4().hex[:8]}"
     with connection.cursor() as cursor:
         cursor.execute(f'CREATE DATABASE "{name}"')
-    url = test_database_url()
+    url = database_url_for_tests()
     yield url[: url.rindex("/") + 1] + name
     with connection.cursor() as cursor:
         cursor.execute(f'DROP DATABASE "{name}" WITH (FORCE)')

@@ -25,6 +25,9 @@ OWN_ROUTES: dict[str, dict[str, int]] = {
     "robots": dict.fromkeys(ROLES, 200),
     "patient_search": {"anonymous": 302, **dict.fromkeys(SIGNED_IN, 200)},
     "patient_new": {"anonymous": 302, "outsider": 200, "physician": 404, "biller": 200, "admin": 200},
+    "team": {"anonymous": 302, "outsider": 404, "physician": 404, "biller": 404, "admin": 200},
+    "team_member_role": {"anonymous": 302, **dict.fromkeys(SIGNED_IN, 405)},  # POST only
+    "team_member_remove": {"anonymous": 302, **dict.fromkeys(SIGNED_IN, 405)},  # POST only
     "patient_detail": {"anonymous": 302, "outsider": 404, "physician": 200, "biller": 200, "admin": 200},
 }
 # allauth pages that need a signed-in user.
@@ -51,6 +54,7 @@ def sample_path(path: str, world) -> str:
     model = "/".join(path.split("/")[2:4]) if path.startswith("/admin/") else ""
     values = {
         "patient_id": world.patient.pk,
+        "membership_id": world.physician.memberships.get().pk,
         "object_id": admin_objects.get(model, 1),
         "id": world.physician.pk,
         "content_type_id": 1,

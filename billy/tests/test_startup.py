@@ -22,7 +22,7 @@ PRODUCTION_OK = {
     "DATABASE_URL": "postgres://billy:pw@db.invalid:5432/billy", "REDIS_URL": "redis://redis.invalid:6379/0",
     "BILLY_PHI_KEYS": "k1:" + "A" * 43 + "=", "BILLY_BLIND_INDEX_KEY": "B" * 43 + "=",
     "BILLY_FILE_MASTER_KEYS": "f1:" + "C" * 43 + "=", "BILLY_AUDIT_KEY": "D" * 43 + "=",
-    "DJANGO_ALLOWED_HOSTS": "billy.example.org",
+    "DJANGO_ALLOWED_HOSTS": "billy.example.org", "BILLY_BASE_URL": "https://billy.example.org",
 }
 
 
