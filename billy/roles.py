@@ -24,7 +24,8 @@ ROLE_PERMISSIONS: dict[Role, list[str]] = {
         "claims.view_claim", "claims.change_claim",
     ],
     Role.ADMIN: [
-        "billy.view_user", "billy.add_user", "billy.change_user",
+        # New people join through the Team page's invitation, so admins do not add users in the admin.
+        "billy.view_user", "billy.change_user",
         "billy.view_membership", "billy.add_membership", "billy.change_membership",
         "billy.view_practice", "billy.change_practice",
         "billy.view_auditevent", "billy.view_usersession", "billy.delete_usersession",

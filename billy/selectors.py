@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
+from django.conf import settings
 from django.db.models import QuerySet
 from django.http import Http404, HttpRequest
+from django.utils import timezone
 
-from billy.models import Membership, Practice, Role
+from billy.models import Membership, Practice, Role, UserSession
 
 SESSION_PRACTICE_KEY = "billy_practice_id"
 
@@ -62,3 +66,11 @@ def objects_granted_to(*, user, perm: str, queryset: QuerySet) -> QuerySet:
     from guardian.shortcuts import get_objects_for_user
 
     return get_objects_for_user(user, perm, klass=queryset, accept_global_perms=False, with_superuser=False)
+
+
+def active_sessions_for(*, practice_id: int) -> QuerySet[UserSession]:
+    """Sessions of the practice's people that were used within the idle time (so are still signed in)."""
+    since = timezone.now() - dt.timedelta(seconds=settings.SESSION_COOKIE_AGE)
+    return UserSession.objects.filter(
+        user__memberships__practice_id=practice_id, last_seen_at__gte=since
+    ).distinct()

@@ -52,3 +52,16 @@ def invitation_send(membership_id: int) -> str:
         recipient_list=[user.email],
     )
     return "sent"
+
+
+def sessions_purge() -> dict:
+    """Hourly: drop expired sessions, and the admin's records of them."""
+    from django.contrib.sessions.models import Session
+    from django.utils import timezone
+
+    from billy.models import UserSession
+
+    expired, _ = Session.objects.filter(expire_date__lt=timezone.now()).delete()
+    live = Session.objects.values("session_key")
+    records, _ = UserSession.objects.exclude(session_key__in=live).delete()
+    return {"sessions": expired, "records": records}

@@ -9,8 +9,14 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from billy import services
 from billy.forms import InviteForm, RoleForm
-from billy.models import AuditEvent, Membership, Role, UserSession
-from billy.selectors import SESSION_PRACTICE_KEY, current_membership, membership_for, require_membership
+from billy.models import AuditEvent, Membership, Role
+from billy.selectors import (
+    SESSION_PRACTICE_KEY,
+    active_sessions_for,
+    current_membership,
+    membership_for,
+    require_membership,
+)
 from billy.services import BillyError
 from patients.selectors import patients_for
 
@@ -25,9 +31,7 @@ def home(request):
             Membership.objects.filter(practice_id=membership.practice_id).select_related("user").order_by("role")
         )
         context["recent_events"] = AuditEvent.objects.filter(practice_id=membership.practice_id)[:10]
-        context["active_sessions"] = UserSession.objects.filter(
-            user__memberships__practice_id=membership.practice_id
-        ).distinct().count()
+        context["active_sessions"] = active_sessions_for(practice_id=membership.practice_id).count()
     return render(request, f"billy/home_{membership.role}.html", context)
 
 

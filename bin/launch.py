@@ -9,7 +9,6 @@ it started, the database included; if any part dies, the rest is stopped too.
 from __future__ import annotations
 
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -19,6 +18,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from billy import localredis  # noqa: E402
 from billy.embedded_db import attach, stop  # noqa: E402
 
 DATA_DIR = Path(os.environ.get("BILLY_DATA_DIR", ROOT / ".data"))
@@ -37,23 +37,7 @@ def manage(*args: str, env: dict[str, str]) -> None:
 def start_redis() -> tuple[subprocess.Popen | None, str]:
     if os.environ.get("REDIS_URL"):
         return None, os.environ["REDIS_URL"]
-    redis_dir = DATA_DIR / "redis"
-    redis_dir.mkdir(parents=True, exist_ok=True)
-    sock = redis_dir / "redis.sock"
-    binary = shutil.which("redis-server") or "/usr/bin/redis-server"
-    # A cache only: no persistence, no TCP port (nothing else on the machine can reach it).
-    proc = subprocess.Popen(
-        [binary, "--port", "0", "--unixsocket", str(sock), "--unixsocketperm", "700", "--dir", str(redis_dir),
-         "--save", "", "--appendonly", "no", "--loglevel", "warning", "--logfile", str(redis_dir / "redis.log")],
-        start_new_session=True,
-    )
-    for _ in range(100):
-        if sock.exists():
-            break
-        if proc.poll() is not None:
-            raise SystemExit("Redis did not start (see the lines above).")
-        time.sleep(0.05)
-    return proc, f"unix://{sock}"
+    return localredis.start(DATA_DIR / "redis")
 
 
 def main() -> int:

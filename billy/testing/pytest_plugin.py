@@ -11,10 +11,11 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
-import time
 from pathlib import Path
 
 import pytest
+
+from billy import localredis
 
 ROOT = Path(__file__).resolve().parents[2]
 TEST_DATA = Path(os.environ.get("BILLY_TEST_DATA_DIR", ROOT / ".data" / "test"))
@@ -22,26 +23,6 @@ TEST_DATA = Path(os.environ.get("BILLY_TEST_DATA_DIR", ROOT / ".data" / "test"))
 PHI_CANARY = "Zorbquistel"
 
 _redis: subprocess.Popen | None = None
-
-
-def _start_redis() -> str:
-    global _redis
-    redis_dir = TEST_DATA / "redis"
-    redis_dir.mkdir(parents=True, exist_ok=True)
-    sock = redis_dir / "redis.sock"
-    sock.unlink(missing_ok=True)
-    binary = shutil.which("redis-server") or "/usr/bin/redis-server"
-    _redis = subprocess.Popen(
-        [binary, "--port", "0", "--unixsocket", str(sock), "--unixsocketperm", "700", "--dir", str(redis_dir),
-         "--save", "", "--appendonly", "no", "--loglevel", "warning", "--logfile", str(redis_dir / "redis.log")],
-    )
-    for _ in range(200):
-        if sock.exists():
-            return f"unix://{sock}"
-        if _redis.poll() is not None:
-            break
-        time.sleep(0.025)
-    raise RuntimeError("The test Redis did not start: is redis-server installed? (`make test` installs it)")
 
 
 @pytest.hookimpl(tryfirst=True)
@@ -57,7 +38,8 @@ def pytest_load_initial_conftests(early_config, parser, args):
     for sub in ("logs", "media"):
         shutil.rmtree(TEST_DATA / sub, ignore_errors=True)
     if not os.environ.get("REDIS_URL"):
-        os.environ["REDIS_URL"] = _start_redis()
+        global _redis
+        _redis, os.environ["REDIS_URL"] = localredis.start(TEST_DATA / "redis")
 
 
 def _canary_hits() -> list[str]:
@@ -92,9 +74,4 @@ def pytest_sessionfinish(session, exitstatus):
 
 
 def pytest_unconfigure(config):
-    if _redis is not None and _redis.poll() is None:
-        _redis.terminate()
-        try:
-            _redis.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            _redis.kill()
+    localredis.stop(_redis)

@@ -120,3 +120,17 @@ def test_an_admin_can_see_and_end_someone_elses_session(world, client):
 def test_the_admin_sign_in_goes_through_allauth(client, db):
     response = client.get("/admin/login/?next=/admin/")
     assert response.status_code == 302 and response["Location"].startswith("/accounts/login/")
+
+
+def test_expired_sessions_and_their_records_are_purged(world, client):
+    from billy.selectors import active_sessions_for
+    from billy.tasks import sessions_purge
+
+    client.force_login(world.biller)
+    client.get("/")
+    assert active_sessions_for(practice_id=world.practice.pk).count() == 1
+    UserSession.objects.update(last_seen_at=timezone.now() - dt.timedelta(hours=1))
+    assert active_sessions_for(practice_id=world.practice.pk).count() == 0
+    Session.objects.update(expire_date=timezone.now() - dt.timedelta(seconds=1))
+    assert sessions_purge() == {"sessions": 1, "records": 1}
+    assert not UserSession.objects.exists()

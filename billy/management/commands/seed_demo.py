@@ -12,7 +12,7 @@ from django.core.management.base import BaseCommand
 from django.db import transaction
 
 from billy import services
-from billy.models import Practice, Role, User
+from billy.models import Membership, Practice, Role, User
 
 DEMO_PRACTICE = "Riverside Spine & Pain (demo)"
 DEMO_USERS = [
@@ -48,9 +48,11 @@ class Command(BaseCommand):
         lines = []
         for email, full_name, role in DEMO_USERS:
             user = User.objects.filter(email=email).first() or services.user_create(email=email, full_name=full_name)
-            user.set_password(passwords[email])
-            user.save(update_fields=["password"])
-            services.membership_grant(user=user, practice=practice, role=role)
+            if not user.check_password(passwords[email]):
+                user.set_password(passwords[email])
+                user.save(update_fields=["password"])
+            if not Membership.objects.filter(user=user, practice=practice, role=role, is_active=True).exists():
+                services.membership_grant(user=user, practice=practice, role=role)
             lines.append(f"  {role.label:<15} {email:<32} {passwords[email]}")
         self.stdout.write(f"Demo practice: {practice.name}")
         self.stdout.write("\n".join(lines))

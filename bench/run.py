@@ -1,0 +1,152 @@
+"""`make bench`: measure, print, and record the figures with the git commit in bench/results/.
+
+Runs against its own embedded database (.data/bench) so the development data is never touched.
+Figures are wall-clock on this machine; compare runs on the same machine only.
+
+Foundation figures (more join as the pipeline lands):
+- PHI field encryption and decryption per value;
+- audit trail append rate (each append is an advisory-locked, HMAC-chained insert);
+- patient lookup by blind index among N patients;
+- segmented file encryption throughput and one 64 KiB range read (audio seeking);
+- server time of the sign-in page and a patient page through the full middleware stack.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+os.environ.setdefault("BILLY_DATA_DIR", str(ROOT / ".data" / "bench"))
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "billy.settings")
+# The bench data folder gets its own Redis, like the test suite.
+from billy import localredis  # noqa: E402
+
+_redis = None
+if not os.environ.get("REDIS_URL"):
+    _redis, os.environ["REDIS_URL"] = localredis.start(Path(os.environ["BILLY_DATA_DIR"]) / "redis")
+
+import django  # noqa: E402
+
+django.setup()
+
+from django.core.management import call_command  # noqa: E402
+from django.db import connection  # noqa: E402
+from django.test import Client  # noqa: E402
+
+from billy import filecrypto, services  # noqa: E402
+from billy.audit import audit_record  # noqa: E402
+from billy.keys import file_keyring  # noqa: E402
+from billy.models import Membership, Practice, Role, User  # noqa: E402
+from billy.phi import decrypt_text, encrypt_text  # noqa: E402
+from patients.models import Patient  # noqa: E402
+from patients.selectors import patient_search  # noqa: E402
+from patients.services import _indexes  # noqa: E402
+
+PATIENTS = int(os.environ.get("BENCH_PATIENTS", "20000"))
+
+
+def timed(fn, repeat: int) -> list[float]:
+    out = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        fn()
+        out.append((time.perf_counter() - start) * 1000)
+    return out
+
+
+def p(values: list[float], q: float) -> float:
+    return statistics.quantiles(values, n=100)[int(q) - 1] if len(values) > 1 else values[0]
+
+
+def ensure_world() -> tuple[Membership, User, Patient]:
+    practice = Practice.objects.filter(name="Bench Practice").first() or services.practice_create(name="Bench Practice")
+    # No password: the benchmark signs in with force_login.
+    user = User.objects.filter(email="bench-biller@bench.test").first() or services.user_create(
+        email="bench-biller@bench.test")
+    membership = services.membership_grant(user=user, practice=practice, role=Role.BILLER)
+    have = Patient.objects.filter(practice=practice).count()
+    if have < PATIENTS:
+        print(f"  seeding {PATIENTS - have} patients…", flush=True)
+        batch = []
+        for i in range(have, PATIENTS):
+            family, given = f"Family{i:06d}", f"Given{i % 97}"
+            birth = dt.date(1940, 1, 1) + dt.timedelta(days=i % 20000)
+            mrn = f"B{i:07d}"
+            batch.append(Patient(practice=practice, family_name=family, given_name=given, birth_date=birth, mrn=mrn,
+                                 **_indexes(practice_id=practice.pk, family_name=family, given_name=given,
+                                            birth_date=birth, mrn=mrn)))
+            if len(batch) == 2000:
+                Patient.objects.bulk_create(batch)
+                batch = []
+        Patient.objects.bulk_create(batch)
+        with connection.cursor() as cursor:
+            cursor.execute("ANALYZE patients_patient")
+    return membership, user, Patient.objects.filter(practice=practice).order_by("pk")[PATIENTS // 2]
+
+
+def main() -> int:
+    call_command("migrate", "--noinput", verbosity=0)
+    figures: dict[str, object] = {}
+    membership, user, patient = ensure_world()
+
+    enc = timed(lambda: encrypt_text("Okafor-Williams, Maya"), 2000)
+    token = encrypt_text("Okafor-Williams, Maya")
+    dec = timed(lambda: decrypt_text(token), 2000)
+    figures["phi_encrypt_us_median"] = round(statistics.median(enc) * 1000, 1)
+    figures["phi_decrypt_us_median"] = round(statistics.median(dec) * 1000, 1)
+
+    start = time.perf_counter()
+    for i in range(300):
+        audit_record(action="bench.event", object_type="bench", object_id=i)
+    figures["audit_appends_per_s"] = round(300 / (time.perf_counter() - start), 1)
+
+    search = timed(lambda: list(patient_search(membership=membership, family_name=patient.family_name,
+                                               given_name=patient.given_name, birth_date=patient.birth_date)), 200)
+    figures["patient_search_patients"] = PATIENTS
+    figures["patient_search_ms_median"] = round(statistics.median(search), 2)
+    figures["patient_search_ms_p95"] = round(p(search, 95), 2)
+
+    data = os.urandom(16 * 1024 * 1024)
+    sink = io.BytesIO()
+    start = time.perf_counter()
+    filecrypto.encrypt_stream(io.BytesIO(data), sink, keyring=file_keyring())
+    figures["file_encrypt_MB_per_s"] = round(16 / (time.perf_counter() - start), 1)
+    blob = io.BytesIO(sink.getvalue())
+    ranges = timed(lambda: filecrypto.decrypt_range(blob, 9_000_000, 65536, keyring=file_keyring()), 200)
+    figures["file_range_64KiB_ms_median"] = round(statistics.median(ranges), 3)
+
+    client = Client()
+    login = timed(lambda: client.get("/accounts/login/"), 100)
+    client.force_login(user)
+    page = timed(lambda: client.get(f"/patients/{patient.pk}/"), 100)
+    figures["login_page_ms_p95"] = round(p(login, 95), 2)
+    figures["patient_page_ms_p95"] = round(p(page, 95), 2)
+
+    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True,
+                            text=True).stdout.strip() or "unknown"
+    record = {"commit": commit, "at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+              "machine": f"{os.cpu_count()} cores", "figures": figures}
+    width = max(len(k) for k in figures)
+    print(f"IamBilly benchmarks at {commit}")
+    for key, value in figures.items():
+        print(f"  {key:<{width}}  {value}")
+    out = ROOT / "bench" / "results" / f"{record['at'][:10]}-{commit}.json"
+    out.write_text(json.dumps(record, indent=2) + "\n")
+    print(f"written to {out.relative_to(ROOT)}")
+    return 0
+
+
+if __name__ == "__main__":
+    try:
+        sys.exit(main())
+    finally:
+        localredis.stop(_redis)
