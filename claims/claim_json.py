@@ -1,0 +1,73 @@
+"""The claim JSON (CMS-1500 shaped) built from a coding result: the contract in DESIGN.md.
+
+Until the claims app stores claims, `voice_to_claim` prints this object straight from the engine; the stored
+claim and `GET /claims/<id>.json` will return the same shape.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import date
+from decimal import Decimal
+
+from billing.coding import CodingContext, CodingResult
+
+
+@dataclass(frozen=True)
+class PatientInfo:
+    name: str = ""
+    dob: str | None = None
+    sex: str = "U"
+    member_id: str = ""
+
+
+@dataclass(frozen=True)
+class PayerInfo:
+    name: str = "Medicare"
+    payer_id: str = "MEDICARE"
+
+
+def claim_json(result: CodingResult, *, transcript: str, context: CodingContext, patient: PatientInfo | None = None,
+               payer: PayerInfo | None = None, claim_id: str | None = None,
+               charges: dict[str, Decimal] | None = None) -> dict:
+    patient = patient or PatientInfo()
+    payer = payer or PayerInfo()
+    dos = (context.date_of_service or date.today()).isoformat()
+    letters = "ABCDEFGHIJKL"
+    diagnoses = [
+        {"pointer": letters[i], "code": dx.code, "description": dx.description, "confidence": dx.confidence,
+         "rationale": dx.rationale, "evidence": [e.as_json() for e in dx.evidence]}
+        for i, dx in enumerate(result.diagnoses[:12])
+    ]
+    lines = []
+    for line in result.lines:
+        charge = (charges or {}).get(line.cpt, Decimal("0.00")) * line.units
+        entry = {
+            "cpt": line.cpt, "modifiers": list(line.modifiers[:4]), "units": line.units,
+            "dx_pointers": line.dx_pointers[:4], "date_of_service": dos, "place_of_service": context.place_of_service,
+            "charge": f"{charge:.2f}", "confidence": round(line.confidence, 2),
+            "evidence": [e.as_json() for e in line.evidence], "rationale": line.rationale,
+        }
+        if line.drug:
+            entry["drug"] = line.drug
+        lines.append(entry)
+    findings = [f.as_json() for f in result.findings]
+    if len(result.diagnoses) > 12:
+        findings.append({"rule": "DX-OVER-12", "severity": "warning", "lines": [],
+                         "message": f"{len(result.diagnoses)} diagnoses documented; a claim carries 12.",
+                         "source": {"title": "", "passage": ""}})
+    return {
+        "claim_id": claim_id or f"draft-{uuid.uuid4().hex[:12]}",
+        "status": "needs_review",
+        "patient": {"name": patient.name, "dob": patient.dob, "sex": patient.sex, "member_id": patient.member_id},
+        "payer": {"name": payer.name, "payer_id": payer.payer_id},
+        "diagnoses": diagnoses,
+        "service_lines": lines,
+        "withheld_lines": [
+            {"cpt": line.cpt, "units": line.units, "modifiers": line.modifiers, "reason": finding.message}
+            for line, finding in result.withheld
+        ],
+        "findings": findings,
+        "transcript": transcript,
+    }
