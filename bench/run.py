@@ -8,7 +8,9 @@ Foundation figures (more join as the pipeline lands):
 - audit trail append rate (each append is an advisory-locked, HMAC-chained insert);
 - patient lookup by blind index among N patients;
 - segmented file encryption throughput and one 64 KiB range read (audio seeking);
-- server time of the sign-in page and a patient page through the full middleware stack.
+- server time of the sign-in page and a patient page through the full middleware stack;
+- coding accuracy on ../shared/data (CPT, ICD-10-CM, modifier F1, exact claims) and time per transcript
+  (bench/coding.py; skipped, saying so, when ../shared is absent).
 """
 
 from __future__ import annotations
@@ -130,6 +132,12 @@ def main() -> int:
     page = timed(lambda: client.get(f"/patients/{patient.pk}/"), 100)
     figures["login_page_ms_p95"] = round(p(login, 95), 2)
     figures["patient_page_ms_p95"] = round(p(page, 95), 2)
+
+    # Coding accuracy on ../shared dev sets (voice_to_claim + the shared scorer) and engine time per note.
+    sys.path.insert(0, str(ROOT / "bench"))
+    import coding as coding_bench
+
+    figures.update(coding_bench.main())
 
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True,
                             text=True).stdout.strip() or "unknown"

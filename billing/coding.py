@@ -22,6 +22,7 @@ import re
 from dataclasses import dataclass, field
 from datetime import date
 
+from billing import cpt
 from billing import levels as lv
 from billing.note import Note
 from billing.procedures import ProcedureFact, ProcedureReading, read_procedures, region_of_levels
@@ -272,6 +273,13 @@ def code_procedures(reading: ProcedureReading, note: Note, context: CodingContex
             lines.append(ServiceLine(cpt=code, evidence=fact.evidence[:1], add_on=True, confidence=0.85,
                                      rationale=f"{what} during the procedure (once per session)."))
 
+    for line in lines:
+        entry = cpt.get(line.cpt)
+        if entry is None:
+            findings.append(Finding("PX-UNKNOWN-CODE", "error", f"{line.cpt} is not in IamBilly's CPT catalogue: "
+                                    "check the code before submitting."))
+            continue
+        line.add_on = entry.add_on  # the catalogue, not the rule, says which codes are add-ons
     _apply_multiple_procedure_modifier(lines)
     if not lines:
         findings.append(Finding("PX-NONE", "warning", "No billable procedure is documented in this note: "
@@ -665,7 +673,8 @@ def _code_injections(facts: dict[str, ProcedureFact], reading: ProcedureReading,
                                  "Facet joint injection / medial branch block with imaging", "joint")
     si_injection = facts.pop("si_injection", None)
     if si_injection:
-        out.append(ServiceLine("27096" if imaging else "20610", modifiers=["50"] if si_injection.laterality == "bilateral"
+        # CPT: 27096 needs imaging guidance; without it the injection is reported as 20552.
+        out.append(ServiceLine("27096" if imaging else "20552", modifiers=["50"] if si_injection.laterality == "bilateral"
                                else [], evidence=si_injection.evidence, region="sacral",
                                rationale="Sacroiliac joint injection" + (" with imaging guidance." if imaging else ".")))
     si_fusion = facts.pop("si_fusion", None)
@@ -818,6 +827,7 @@ def code_note(text: str, *, context: CodingContext | None = None) -> CodingResul
     dx = diagnoses.code_diagnoses(note, date_of_service=context.date_of_service)
     findings += dx.findings
     findings += _codes_in_text(text)
+    findings += _side_contradictions(reading, note)
     lines, withheld, edit_findings = payer_edits.apply(lines, context)
     findings += edit_findings
     _link_diagnoses(lines, dx.codes)
@@ -825,17 +835,54 @@ def code_note(text: str, *, context: CodingContext | None = None) -> CodingResul
 
 
 _CPT_IN_TEXT = re.compile(r"(?<![\d.-])\(?\b(2[0-9]{4}|6[0-9]{4})\b\)?(?![\d.])")
+# Codes that dictations still name although CPT deleted them.
+DELETED_CPT = {"22851": "deleted in 2017; interbody devices are 22853/22854/22859"}
 
 
 def _codes_in_text(text: str) -> list[Finding]:
     """CPT codes written in the dictation are evidence of intent only; say that they were not copied."""
     written = sorted({m.group(1) for m in _CPT_IN_TEXT.finditer(text)
-                      if re.search(r"\b(?:CPT|code|procedure|\()", text[max(0, m.start() - 30):m.start() + 1],
+                      if re.search(r"\b(?:CPT|code|procedure)|\(", text[max(0, m.start() - 30):m.start() + 1],
                                    re.IGNORECASE)})
     if not written:
         return []
-    return [Finding("PX-CODE-IN-TEXT", "info", f"The dictation names code(s) {', '.join(written)}; IamBilly coded the "
+    notes = []
+    for code in written:
+        if code in DELETED_CPT:
+            notes.append(f"{code} ({DELETED_CPT[code]})")
+        elif cpt.get(code) is None:
+            notes.append(f"{code} (not a code IamBilly knows)")
+        else:
+            notes.append(code)
+    return [Finding("PX-CODE-IN-TEXT", "info", f"The dictation names code(s) {', '.join(notes)}; IamBilly coded the "
                     "documented work instead of copying them.")]
+
+
+_SIDED_KINDS = {"transforaminal_injection", "facet_injection", "rfa", "si_fusion", "si_injection", "laminotomy",
+                "re_exploration"}
+
+
+def _side_contradictions(reading: ProcedureReading, note: Note) -> list[Finding]:
+    """A procedure listed on one side but described on the other is a question for the physician."""
+    from billing.procedures import _side, _triggers_in
+
+    findings = []
+    listed = {f.kind: f.laterality for f in reading.facts if f.from_statement and f.kind in _SIDED_KINDS
+              and f.laterality in ("left", "right")}
+    statements = reading.statements
+    for kind, side in listed.items():
+        for _, start, _end in _triggers_in(note.text, 0, len(note.text), [kind]):
+            if any(a <= start < b for a, b in statements):
+                continue
+            s, e = note.sentence_at(start)
+            other = _side(note.text[s:e])
+            if other in ("left", "right") and other != side:
+                findings.append(Finding("PX-CONTRADICTION", "warning",
+                                        f"The procedure is listed on the {side} but the description says {other}: "
+                                        "query the physician before submitting.",
+                                        evidence=(Evidence(s, e, note.text[s:e].strip()),)))
+                break
+    return findings
 
 
 def _link_diagnoses(lines: list[ServiceLine], dx_codes: list[DiagnosisCode]) -> None:

@@ -184,16 +184,10 @@ def _context_pipeline():
 
     import medspacy
 
-    # PyRuSH logs every token at DEBUG through loguru; keep logs quiet and free of note text.
-    try:
-        from loguru import logger as loguru_logger
-
-        loguru_logger.remove()
-    except ImportError:  # pragma: no cover - loguru comes with medspaCy
-        pass
     logging.getLogger("medspacy").setLevel(logging.WARNING)
-    nlp = medspacy.load(medspacy_enable=["medspacy_pyrush", "medspacy_context"])
-    return nlp
+    # ConText only: sentence boundaries come from split_sentences (the same ones every reader here uses),
+    # which is also much faster than PyRuSH on long operative notes.
+    return medspacy.load(medspacy_enable=["medspacy_context"])
 
 
 def assess(text: str, spans: list[tuple[int, int]]) -> list[Context]:
@@ -205,10 +199,13 @@ def assess(text: str, spans: list[tuple[int, int]]) -> list[Context]:
 
     nlp = _context_pipeline()
     doc = nlp.make_doc(text)
-    for name, component in nlp.pipeline:
-        if name == "medspacy_context":
-            break
-        doc = component(doc)
+    starts = iter(start for start, _ in split_sentences(text))
+    next_start = next(starts, None)
+    for token in doc:
+        boundary = token.i == 0
+        while next_start is not None and token.idx >= next_start:
+            boundary, next_start = True, next(starts, None)
+        token.is_sent_start = boundary
     entities: dict[tuple[int, int], SpacySpan] = {}
     for start, end in spans:
         span = doc.char_span(start, end, label="FINDING", alignment_mode="expand")

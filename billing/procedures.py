@@ -67,7 +67,7 @@ TRIGGERS: list[tuple[str, str]] = [
                                   r"|screws?\s+and\s+rods?|rods?\s+and\s+screws?|posterior\s+(?:spin(?:e|al)\s+)?(?:segmental\s+)?instrumentation"
                                   r"|segmental\s+(?:spinal\s+)?instrumentation|pedicle\s+screw\s+instrumentation"
                                   r"|sublaminar\s+wires?|unit[- ]rod"),
-    ("instrumentation_anterior", r"anterior\s+(?:cervical\s+)?(?:plate|plating|instrumentation)|(?<!end\s)(?<!end)\bplates?\b"
+    ("instrumentation_anterior", r"anterior\s+(?:cervical\s+)?(?:plate|plating|instrumentation)|(?<!end\s)(?<!end-)(?<!end)\bplates?\b"
                                  r"(?!\s+of\s+the)|\buniplate\b"),
     ("interbody_device", r"\bcages?\b|\bPEEK\b|interbody\s+(?:device|implant|spacer)s?|titanium\s+spacers?"
                          r"|synthetic\s+spacers?|expandable\s+(?:cage|device|spacer)s?"),
@@ -85,7 +85,8 @@ TRIGGERS: list[tuple[str, str]] = [
                   r"|sacroiliac\s+(?:fusion|arthrodesis)"),
     ("si_injection", r"sacroiliac\s+joint\s+(?:injection|block)s?|\bSI\s+joint\s+(?:injection|block)s?"
                      r"|\bSIJ\s+(?:injection|block)s?|sacroiliac\s+(?:injection|arthrogram)s?"),
-    ("facet_injection", r"medial\s+branch\s+(?:nerve\s+)?blocks?|\bMBBs?\b|facet\s+(?:joint\s+)?(?:injection|block)s?"
+    ("facet_injection", r"medial\s+branch(?:es)?(?:\s+nerves?)?(?:[^.;\n]{0,60}?\b(?:blocks?|injections?))|\bMBBs?\b"
+                        r"|dorsal\s+ram(?:us|i)\s+blocks?|facet\s+(?:joint\s+)?(?:injection|block)s?"
                         r"|intra-?articular\s+(?:facet\s+)?(?:injection|block)s?|facet\s+arthrogram"),
     ("epidural", r"(?:interlaminar|caudal|translaminar|cervical|thoracic|lumbar|lumbosacral)?\s*"
                  r"epidural\s+(?:steroid\s+)?(?:injection|block)s?|\bI?L?ESIs?\b|caudal\s+(?:epidural|block|injection)"),
@@ -229,6 +230,10 @@ def _assign_levels(triggers, mentions) -> dict[int, list]:
     """Each level mention goes to the nearest trigger before it, else the nearest after it."""
     out: dict[int, list] = {i: [] for i in range(len(triggers))}
     for mention in mentions:
+        inside = [i for i, (_, s, e) in enumerate(triggers) if s <= mention.start and mention.end <= e]
+        if inside:
+            out[inside[0]].append(mention)
+            continue
         before = [i for i, (_, s, e) in enumerate(triggers) if e <= mention.start]
         after = [i for i, (_, s, e) in enumerate(triggers) if s >= mention.end]
         if before:

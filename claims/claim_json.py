@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
 
+from billing import cpt
 from billing.coding import CodingContext, CodingResult
 
 
@@ -43,8 +44,10 @@ def claim_json(result: CodingResult, *, transcript: str, context: CodingContext,
     lines = []
     for line in result.lines:
         charge = (charges or {}).get(line.cpt, Decimal("0.00")) * line.units
+        catalogued = cpt.get(line.cpt)
         entry = {
-            "cpt": line.cpt, "modifiers": list(line.modifiers[:4]), "units": line.units,
+            "cpt": line.cpt, "description": catalogued.descriptor if catalogued else "",
+            "modifiers": list(line.modifiers[:4]), "units": line.units,
             "dx_pointers": line.dx_pointers[:4], "date_of_service": dos, "place_of_service": context.place_of_service,
             "charge": f"{charge:.2f}", "confidence": round(line.confidence, 2),
             "evidence": [e.as_json() for e in line.evidence], "rationale": line.rationale,

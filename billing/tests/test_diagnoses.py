@@ -1,0 +1,289 @@
+"""billing.diagnoses: ICD-10-CM codes from short dictation sentences, and the findings a coder must see."""
+
+from __future__ import annotations
+
+import time
+from datetime import date
+
+import pytest
+
+from billing import icd
+from billing.diagnoses import code_diagnoses
+from billing.note import Note
+
+
+def codes_of(text: str, **kwargs) -> set[str]:
+    return {c.code for c in code_diagnoses(Note(text), **kwargs).codes}
+
+
+def rules_of(text: str) -> list[str]:
+    return [f.rule for f in code_diagnoses(Note(text)).findings]
+
+
+# (note text, the codes a coder would bill). Each row is one rule of CODING_GUIDE.md / the Official Guidelines.
+CASES = [
+    # Cervical disc disorders by level (M50.x2x since FY2021): high, mid by level, cervicothoracic.
+    ("Postoperative diagnosis: C6-C7 disc protrusion with right arm radiculopathy.\nProcedure: C6-7 ACDF.",
+     {"M50.123"}),
+    ("Diagnosis: C4-5 and C5-6 herniated discs with radiculopathy.\nProcedure: ACDF C4-C6.", {"M50.121", "M50.122"}),
+    ("Diagnosis: C3-4 disc extrusion with myelopathy.\nProcedure: C3-4 ACDF.", {"M50.01"}),
+    ("Diagnosis: herniated disc at C7-T1.\nProcedure: C7-T1 discectomy.", {"M50.23"}),
+    ("Diagnosis: C5-6 degenerative disc disease.\nProcedure: C5-6 arthroplasty.", {"M50.322"}),
+    ("Diagnosis: cervical myelopathy due to a C5-6 disc herniation.\nProcedure: C5-6 ACDF.", {"M50.022"}),
+    # The level of a cervical disc comes from the procedure when the diagnosis names only the region.
+    ("Diagnosis: cervical disc herniation with radiculopathy.\nProcedure: C5-C6 anterior discectomy and fusion.",
+     {"M50.122"}),
+    # Thoracic and lumbar discs by region; L5-S1 is lumbosacral; two levels can need two codes.
+    ("Diagnosis: T7-T8 disc herniation with myelopathy.\nProcedure: T7-8 discectomy.", {"M51.04"}),
+    ("Diagnosis: L3-4 HNP.\nProcedure: L3-4 microdiscectomy.", {"M51.26"}),
+    ("Diagnosis: L5-S1 disc herniation with left S1 radiculopathy.\nProcedure: L5-S1 discectomy.", {"M51.17"}),
+    ("Indication: lumbar radiculopathy caused by disc protrusions at L4-L5 and L5-S1.\nProcedure: TFESI.",
+     {"M51.16", "M51.17"}),
+    ("Diagnosis: lumbar disc bulge.\nProcedure: L4-5 interlaminar epidural injection.", {"M51.26"}),
+    ("Diagnosis: annular tear at L4-5.\nProcedure: L4-5 discography.", {"M51.A0"}),
+    # Lumbar disc degeneration by pain type (FY2025), chosen from the tabular titles.
+    ("Diagnosis: L4-5 degenerative disc disease.\nProcedure: L4-5 fusion.", {"M51.369"}),
+    ("Diagnosis: L4-5 degenerative disc disease with low back pain.\nProcedure: L4-5 fusion.", {"M51.360"}),
+    ("Diagnosis: L4-5 disc degeneration with right leg pain.\nProcedure: L4-5 fusion.", {"M51.361"}),
+    ("Diagnosis: L4-5 DDD with low back pain and left leg pain.\nProcedure: L4-5 fusion.", {"M51.362"}),
+    ("Diagnosis: L5-S1 degenerative disc disease with discogenic back pain.\nProcedure: L5-S1 fusion.", {"M51.370"}),
+    ("Diagnoses:\n1. Lumbar degenerative disc disease at L5-S1.\n2. Sciatica.\nProcedure: L5-S1 fusion.", {"M51.371"}),
+    # Spinal stenosis by region; lumbar split by neurogenic claudication.
+    ("Diagnosis: lumbar spinal stenosis with neurogenic claudication.\nProcedure: L3-4 laminectomy.", {"M48.062"}),
+    ("Diagnosis: lumbar stenosis without neurogenic claudication.\nProcedure: L3-4 laminectomy.", {"M48.061"}),
+    ("Diagnosis: central canal stenosis at C5-6.\nProcedure: C5-6 ACDF.", {"M48.02"}),
+    ("Diagnosis: foraminal stenosis at L5-S1.\nProcedure: L5-S1 foraminotomy.", {"M48.07"}),
+    ("Diagnosis: stenosis with neurogenic claudication at L4-5 and L5-S1.\nProcedure: laminectomy.",
+     {"M48.062", "M48.07"}),
+    # Spondylosis: with myelopathy M47.1-, with radiculopathy M47.2-, else M47.81- (facet arthropathy included).
+    ("Diagnosis: cervical spondylosis with myelopathy.\nProcedure: C4-6 ACDF.", {"M47.12"}),
+    ("Diagnosis: cervical spondylotic myelopathy.\nProcedure: laminoplasty.", {"M47.12"}),
+    ("Diagnosis: lumbar spondylosis with radiculopathy.\nProcedure: L4-5 TFESI.", {"M47.26"}),
+    ("Diagnosis: thoracic spondylosis.\nProcedure: T8-9 facet injection.", {"M47.814"}),
+    ("Diagnosis: facet arthropathy at L4-5 and L5-S1.\nProcedure: medial branch blocks.", {"M47.816", "M47.817"}),
+    ("Diagnosis: cervical facet arthrosis.\nProcedure: C4-5 medial branch block.", {"M47.812"}),
+    ("Diagnosis: lumbar facet syndrome.\nProcedure: L4-5 medial branch block.", {"M47.896"}),
+    ("Diagnoses:\n1. Lumbar spondylosis.\n2. Lumbar radiculopathy.\nProcedure: L4-5 TFESI.", {"M47.26"}),
+    ("Diagnosis: cervical spondylosis with radiculopathy and cord compression.\nProcedure: C5-6 ACDF.",
+     {"M47.12", "M47.22"}),
+    # Spondylolisthesis and spondylolysis by region; Excludes1 keeps M43.0- off with M43.1-.
+    ("Diagnosis: degenerative spondylolisthesis at L4-5.\nProcedure: L4-5 TLIF.", {"M43.16"}),
+    ("Diagnosis: isthmic spondylolisthesis at L5-S1 with pars defects.\nProcedure: L5-S1 TLIF.", {"M43.17"}),
+    # Radiculopathy alone by region (the root names the region).
+    ("Diagnosis: cervical radiculopathy.\nProcedure: C7-T1 interlaminar epidural injection.", {"M54.12"}),
+    ("Diagnosis: right L5 radiculopathy.\nProcedure: right L5 transforaminal epidural injection.", {"M54.16"}),
+    ("Diagnosis: thoracic radiculitis.\nProcedure: T9 transforaminal injection.", {"M54.14"}),
+    # Excludes1: radiculopathy and pain are not coded beside the disc code of their region.
+    ("Diagnoses:\n1. Lumbar radiculopathy.\n2. L4-5 disc herniation.\nProcedure: L4-5 microdiscectomy.", {"M51.16"}),
+    ("Diagnoses:\n1. Low back pain.\n2. L4-5 disc protrusion.\nProcedure: L4-5 epidural injection.", {"M51.26"}),
+    ("Diagnoses:\n1. Neck pain.\n2. C5-6 herniated disc.\nProcedure: C5-6 ACDF.", {"M50.222"}),
+    # Sacroiliac joint.
+    ("Diagnosis: left sacroiliitis.\nProcedure: left SI joint injection.", {"M46.1"}),
+    ("Diagnosis: sacroiliac joint dysfunction.\nProcedure: SI joint fusion.", {"M53.3"}),
+    # Fractures: cause decides the category, the 7th character the encounter.
+    ("Diagnosis: osteoporotic compression fracture of T12.\nProcedure: T12 kyphoplasty.", {"M80.08XA"}),
+    ("Diagnosis: osteoporotic L2 fracture, subsequent encounter with routine healing.\nProcedure: brace check.",
+     {"M80.08XD"}),
+    ("Diagnosis: T12 wedge compression fracture after a fall.\nProcedure: T12 kyphoplasty.", {"S22.080A"}),
+    ("Diagnosis: L2 unstable burst fracture from a fall.\nProcedure: T12-L3 fusion.", {"S32.022A"}),
+    ("Diagnosis: pathologic fracture of L3 due to metastatic breast cancer.\nProcedure: L3 kyphoplasty.",
+     {"M84.58XA"}),
+    ("Diagnosis: L1 compression fracture.\nProcedure: L1 vertebroplasty.", {"M48.56XA"}),
+    # After-effects of spine surgery, kept even when written as history.
+    ("Diagnosis: failed back surgery syndrome.\nProcedure: spinal cord stimulator trial.", {"M96.1"}),
+    ("Diagnosis: history of L4-5 laminectomy with postlaminectomy syndrome.\nProcedure: SCS trial.", {"M96.1"}),
+    ("Diagnosis: pseudarthrosis at L4-5 after prior fusion.\nProcedure: revision fusion.", {"M96.0"}),
+    # Curves: region is the span of the curve (thoracic and lumbar = thoracolumbar).
+    ("Diagnosis: neuromuscular scoliosis.\nProcedure: posterior spinal fusion T2-L4.", {"M41.45"}),
+    ("Diagnosis: adolescent idiopathic scoliosis of the thoracic spine.\nProcedure: fusion.", {"M41.124"}),
+    ("Diagnosis: adult degenerative scoliosis of the lumbar spine.\nProcedure: L1-S1 fusion.", {"M41.86"}),
+    # Pain practice diagnoses.
+    ("Diagnosis: myofascial pain syndrome.\nProcedure: trigger point injections.", {"M79.18"}),
+    ("Diagnosis: cervical dystonia.\nProcedure: botulinum toxin injection.", {"G24.3"}),
+    ("Diagnosis: occipital neuralgia.\nProcedure: greater occipital nerve block.", {"M54.81"}),
+    # Symptoms alone are coded as symptoms, by side; back pain with sciatica is M54.4-.
+    ("Diagnosis: neck pain.\nProcedure: cervical facet injection.", {"M54.2"}),
+    ("Indication: low back pain radiating into the left leg.\nProcedure: L5-S1 epidural injection.",
+     {"M54.50", "M79.605"}),
+    ("Diagnosis: chronic low back pain with right sciatica.\nProcedure: caudal epidural.", {"M54.41"}),
+    ("Diagnosis: left sciatica.\nProcedure: left L5-S1 transforaminal injection.", {"M54.32"}),
+    # A symptom on the diagnosis line and its cause in the indication: code the cause.
+    ("Preoperative diagnosis: low back pain.\nIndications: lumbar facet arthropathy on imaging.\n"
+     "Procedure: L4-5 facet injection.", {"M47.816"}),
+    # Postoperative first; "same" sends the reader to the preoperative diagnosis.
+    ("Preoperative diagnosis: lumbar stenosis.\nPostoperative diagnosis: L4-5 disc herniation.\nProcedure: "
+     "L4-5 discectomy.", {"M51.26"}),
+    ("Preoperative diagnosis: L4-5 disc herniation.\nPostoperative diagnosis: Same.\nProcedure: discectomy.",
+     {"M51.26"}),
+    # A "without" on one list item does not reach the next.
+    ("Postoperative diagnoses:\n1. Cervical spondylosis without myelopathy.\n2. Myofascial pain syndrome.",
+     {"M47.812", "M79.18"}),
+    # Negated, family and uncertain statements are not coded.
+    ("Diagnosis: lumbar stenosis. No spondylolisthesis. Family history of scoliosis.\nProcedure: L3-4 ILESI.",
+     {"M48.061"}),
+    # The body of the report may add specificity: spondylosis found at surgery links to the radiculopathy.
+    ("Postoperative diagnosis: right cervical radiculopathy.\nFindings: large uncovertebral osteophytes narrowed "
+     "the right C6 foramen.\nProcedure: C5-6 foraminotomy.", {"M47.22"}),
+    # The indication adds the manifestation the diagnosis line leaves out, at the same level.
+    ("Postoperative diagnosis: C5-6 disc herniation.\nIndications: the disc herniation at C5-C6 causes left arm "
+     "radiculopathy.\nProcedure: C5-6 ACDF.", {"M50.122"}),
+    # With no label at all, a short opening statement may state the diagnosis.
+    ("Lumbar radiculopathy at L4-5. Procedure: L4-5 transforaminal injection.", {"M54.16"}),
+]
+
+
+@pytest.mark.parametrize(("text", "expected"), CASES, ids=[c[0][:60] for c in CASES])
+def test_it_codes_the_documented_diagnosis(text, expected):
+    assert codes_of(text) == expected
+
+
+@pytest.mark.parametrize("text", [c[0] for c in CASES], ids=[c[0][:60] for c in CASES])
+def test_every_code_it_proposes_is_billable_and_explained(text):
+    note = Note(text)
+    for code in code_diagnoses(note).codes:
+        assert icd.is_billable(code.code)
+        assert code.description == icd.describe(code.code)
+        assert code.rationale.endswith(".") and 0 < code.confidence <= 1
+        assert code.evidence and all(note.text[e.start:e.end] == e.text for e in code.evidence)
+
+
+@pytest.mark.parametrize("text", [
+    "",
+    "   \n  ",
+    "The weather was pleasant and the parking lot was full.",
+    "Procedure: L4-L5 interlaminar epidural steroid injection under fluoroscopy. No complications.",
+    "Diagnosis: no disc herniation.\nProcedure: L4-5 epidural injection.",
+    "Diagnosis: possible L4-5 disc herniation; rule out facet arthropathy.\nProcedure: L4-5 epidural injection.",
+])
+def test_a_note_without_a_documented_diagnosis_gets_no_code_and_a_query(text):
+    result = code_diagnoses(Note(text))
+    assert result.codes == []
+    missing = [f for f in result.findings if f.rule == "DX-MISSING"]
+    assert len(missing) == 1 and missing[0].severity == "warning" and "Query the physician" in missing[0].message
+
+
+def test_an_uncertain_diagnosis_is_reported_as_not_coded():
+    assert "DX-UNCERTAIN" in rules_of("Diagnosis: probable lumbar stenosis.\nProcedure: L3-4 ILESI.")
+
+
+@pytest.mark.parametrize(("text", "written", "status"), [
+    ("Diagnosis: lumbar stenosis (724.02).\nProcedure: L3-4 laminectomy.", "724.02", "ICD-9-CM"),
+    ("Diagnosis: lumbar disc herniation - 722.10.\nProcedure: L4-5 discectomy.", "722.10", "retired"),
+    ("Diagnosis: M51.17 lumbar disc herniation at L4-5.", "M51.17", "a billable ICD-10-CM code"),
+    ("Diagnosis: M51.1 lumbar radiculopathy.", "M51.1", "not billable"),
+    ("Diagnosis: Z99.999 lumbar stenosis.", "Z99.999", "invalid or retired"),
+])
+def test_codes_written_in_the_note_are_reported_and_never_copied(text, written, status):
+    result = code_diagnoses(Note(text))
+    assert written not in {c.code for c in result.codes}
+    found = [f for f in result.findings if f.rule == "DX-CODE-IN-TEXT"]
+    assert len(found) == 1 and found[0].severity == "info"
+    assert f'"{written}"' in found[0].message and status in found[0].message
+    assert found[0].evidence[0].text == written
+
+
+def test_a_code_written_in_the_note_does_not_change_the_coding():
+    assert codes_of("Diagnosis: lumbar stenosis (ICD-9 724.02) at L3-4.\nProcedure: L3-4 laminectomy.") == {
+        "M48.061"}
+
+
+def test_a_dose_or_a_temperature_is_not_taken_for_an_icd9_code():
+    text = "Indication: lumbar radiculopathy, temperature 100.4 F.\nProcedure: 120.5 mg injected at L4-5."
+    assert "DX-CODE-IN-TEXT" not in rules_of(text)
+
+
+@pytest.mark.parametrize(("text", "expected_codes"), [
+    # "with" and "without" the same manifestation: the detail is dropped and the physician queried.
+    ("Diagnoses:\n1. Cervical spondylosis with myelopathy.\n2. Cervical spondylosis without myelopathy.",
+     {"M47.812"}),
+    # A radiculopathy listed beside "spondylosis without radiculopathy".
+    ("Diagnoses:\n1. Lumbar spondylosis without radiculopathy.\n2. Lumbar radiculopathy.\nProcedure: TFESI.",
+     {"M47.816"}),
+    # Left in one diagnosis, right in another.
+    ("Diagnoses:\n1. Left L5 radiculopathy.\n2. Right L5 radiculopathy.\nProcedure: L5 nerve root block.", {"M54.16"}),
+    # The diagnosis side against the side of a lateral procedure.
+    ("Diagnosis: left L4 radiculopathy.\nProcedure: right L4-5 transforaminal epidural steroid injection.",
+     {"M54.16"}),
+])
+def test_contradictions_are_flagged_for_a_query(text, expected_codes):
+    result = code_diagnoses(Note(text))
+    assert {c.code for c in result.codes} == expected_codes
+    assert any(f.rule == "DX-CONTRADICTION" and f.severity == "warning" for f in result.findings)
+
+
+def test_the_side_of_an_anterior_approach_is_not_a_contradiction():
+    text = "Diagnosis: left C6 radiculopathy from a C5-6 disc herniation.\nProcedure: C5-6 ACDF, right-sided approach."
+    assert "DX-CONTRADICTION" not in rules_of(text)
+
+
+@pytest.mark.parametrize(("text", "code"), [
+    ("Diagnosis: cervical disc herniation.\nProcedure: anterior cervical discectomy.", "M50.20"),
+    ("Diagnosis: sciatica.\nProcedure: caudal epidural.", "M54.30"),
+    ("Diagnosis: scoliosis.\nProcedure: brace fitting.", "M41.9"),
+    ("Diagnosis: L1 compression fracture.\nProcedure: L1 kyphoplasty.", "M48.56XA"),
+])
+def test_a_missing_level_side_or_type_is_coded_as_supported_and_reported(text, code):
+    result = code_diagnoses(Note(text))
+    assert code in {c.code for c in result.codes}
+    assert any(f.rule == "DX-UNSPECIFIED" and f.severity == "info" for f in result.findings)
+
+
+def test_a_disc_disorder_without_any_region_is_not_guessed():
+    text = "Diagnosis: multilevel degenerative disc disease.\nProcedure: trigger point injection."
+    result = code_diagnoses(Note(text))
+    assert result.codes == []
+    assert "DX-UNSPECIFIED" in [f.rule for f in result.findings]
+
+
+def test_a_statement_outside_spine_coding_is_left_to_a_coder():
+    result = code_diagnoses(Note("Postoperative diagnoses:\n1. Lumbar stenosis.\n2. Hypertension."))
+    assert {c.code for c in result.codes} == {"M48.061"}
+    uncoded = [f for f in result.findings if f.rule == "DX-UNCODED"]
+    assert len(uncoded) == 1 and "Hypertension" in uncoded[0].message
+
+
+def test_excludes1_removals_are_explained():
+    result = code_diagnoses(Note("Diagnosis: isthmic spondylolisthesis at L5-S1 with pars defects."))
+    assert {c.code for c in result.codes} == {"M43.17"}
+    assert any(f.rule == "DX-EXCLUDES1" and f.message.startswith("M43.0") for f in result.findings)
+
+
+def test_a_code_carries_its_region_levels_evidence_and_rationale():
+    text = "Postoperative diagnosis: disc herniations at L4-L5 and L5-S1 with radiculopathy.\nProcedure: TFESI."
+    codes = {c.code: c for c in code_diagnoses(Note(text)).codes}
+    lumbar, lumbosacral = codes["M51.16"], codes["M51.17"]
+    assert (lumbar.region, lumbar.levels) == ("lumbar", ("L4-L5",))
+    assert (lumbosacral.region, lumbosacral.levels) == ("lumbosacral", ("L5-S1",))
+    assert {e.text for e in lumbar.evidence} >= {"disc herniations", "radiculopathy", "L4-L5"}
+    assert lumbar.rationale.startswith('Postoperative diagnosis "disc herniations at L4-L5')
+    assert lumbar.confidence >= 0.9
+
+
+def test_a_level_taken_from_the_procedure_lowers_confidence_and_says_so():
+    code = code_diagnoses(Note("Diagnosis: cervical disc herniation.\nProcedure: C6-7 ACDF.")).codes[0]
+    assert code.code == "M50.223" and "from the procedure" in code.rationale and code.confidence < 0.9
+
+
+def test_diagnoses_come_before_symptoms_in_the_listed_order():
+    text = ("Diagnoses:\n1. Left leg pain.\n2. Cervical radiculopathy.\n3. Thoracic stenosis at T10-11.\n"
+            "Procedure: C7-T1 epidural injection.")
+    assert [c.code for c in code_diagnoses(Note(text)).codes] == ["M54.12", "M48.04", "M79.605"]
+
+
+def test_a_date_before_the_bundled_release_is_coded_with_it_and_says_so():
+    result = code_diagnoses(Note("Diagnosis: lumbar stenosis."), date_of_service=date(2025, 6, 1))
+    assert {c.code for c in result.codes} == {"M48.061"}
+    assert any(f.rule == "DX-CODE-SET" and "earliest known release" in f.message for f in result.findings)
+
+
+def test_a_date_inside_the_bundled_release_adds_no_finding():
+    result = code_diagnoses(Note("Diagnosis: lumbar stenosis."), date_of_service=date(2026, 6, 1))
+    assert "DX-CODE-SET" not in [f.rule for f in result.findings]
+
+
+def test_one_call_is_fast_once_the_pipeline_is_loaded():
+    text = CASES[0][0] * 10
+    code_diagnoses(Note(text))
+    start = time.perf_counter()
+    code_diagnoses(Note(text))
+    assert time.perf_counter() - start < 0.5
