@@ -20,6 +20,8 @@ class World:
     outsider: object  # a biller of the other practice: signed in, but no role here
     patient: object
     other_patient: object
+    payer: object  # Medicare, in the first practice
+    coverage: object  # the patient's primary coverage with it
 
     def user(self, role: str):
         return getattr(self, role)
@@ -33,7 +35,8 @@ def make_world() -> World:
 
     from billy import services
     from billy.models import Role
-    from patients.services import patient_create
+    from patients.models import Payer, PayerType
+    from patients.services import CoverageInput, coverage_add, patient_create
 
     practice = services.practice_create(name="North Spine Associates")
     other = services.practice_create(name="Lakeside Pain Center")
@@ -52,8 +55,12 @@ def make_world() -> World:
                              birth_date=dt.date(1956, 3, 2), sex="F", mrn="MRN-778812")
     other_patient = patient_create(membership=outsider_membership, family_name=f"{PHI_CANARY}son", given_name="Bert",
                                    birth_date=dt.date(1961, 7, 14), sex="M", mrn="LK-1001")
+    payer = Payer.objects.create(practice=practice, name="Medicare Part B (test MAC)", payer_id="15202",
+                                 payer_type=PayerType.MEDICARE)
+    coverage = coverage_add(membership=biller_membership, patient=patient, data=CoverageInput(
+        payer_id=payer.pk, order=1, member_id="1EG4TE5MK73", effective_from=dt.date(2021, 4, 1)))
     return World(practice=practice, other_practice=other, outsider=outsider, patient=patient,
-                 other_patient=other_patient, **users)
+                 other_patient=other_patient, payer=payer, coverage=coverage, **users)
 
 
 @pytest.fixture

@@ -9,6 +9,8 @@ Foundation figures (more join as the pipeline lands):
 - patient lookup by blind index among N patients;
 - segmented file encryption throughput and one 64 KiB range read (audio seeking);
 - server time of the sign-in page and a patient page through the full middleware stack;
+- patient lookup by name + birth date among BENCH_PATIENTS (default 100 000) patients (target p95 < 30 ms);
+- fee schedule lookup per claim and per line (bench/fees.py);
 - coding accuracy on ../shared/data (CPT, ICD-10-CM, modifier F1, exact claims) and time per transcript
   (bench/coding.py; skipped, saying so, when ../shared is absent).
 """
@@ -53,7 +55,7 @@ from patients.models import Patient  # noqa: E402
 from patients.selectors import patient_search  # noqa: E402
 from patients.services import _indexes  # noqa: E402
 
-PATIENTS = int(os.environ.get("BENCH_PATIENTS", "20000"))
+PATIENTS = int(os.environ.get("BENCH_PATIENTS", "100000"))
 
 
 def timed(fn, repeat: int) -> list[float]:
@@ -138,6 +140,11 @@ def main() -> int:
     import coding as coding_bench
 
     figures.update(coding_bench.main())
+
+    # Fee schedule: one query per claim, then in-memory lookups per line.
+    import fees as fees_bench
+
+    figures.update(fees_bench.main())
 
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True,
                             text=True).stdout.strip() or "unknown"

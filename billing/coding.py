@@ -24,7 +24,7 @@ from datetime import date
 
 from billing import cpt
 from billing import levels as lv
-from billing.note import Note
+from billing.note import Note, spoken_to_written
 from billing.procedures import ProcedureFact, ProcedureReading, read_procedures, region_of_levels
 from billing.results import DiagnosisCode, Evidence, Finding
 
@@ -83,7 +83,12 @@ def _merge(facts: list[ProcedureFact]) -> ProcedureFact:
         for evidence in fact.evidence:
             if evidence not in merged.evidence:
                 merged.evidence.append(evidence)
-        merged.detail.update({k: v for k, v in fact.detail.items() if k not in merged.detail})
+        for key, value in fact.detail.items():
+            if key == "roots":
+                merged.detail.setdefault("roots", [])
+                merged.detail["roots"] += [v for v in value if v not in merged.detail["roots"]]
+            else:
+                merged.detail.setdefault(key, value)
         merged.from_statement = merged.from_statement or fact.from_statement
         merged.region = merged.region or fact.region
     merged.interspaces.sort()
@@ -193,9 +198,48 @@ def _per_level_family(fact: ProcedureFact, codes: tuple[str, ...], count: int, l
 _CERVICAL_PLATE = re.compile(r"plate", re.IGNORECASE)
 
 
+# Operations whose code includes preparing the interspace: the discectomy (and any decompression told only in
+# the narrative) done for an arthrodesis, a disc replacement, a corpectomy or a laminoplasty is part of it.
+_STRUCTURAL_KINDS = {"acdf", "cervical_arthroplasty", "corpectomy", "laminoplasty", "posterior_interbody",
+                     "anterior_interbody", "anterior_fusion", "interbody_fusion", "posterolateral_fusion", "si_fusion",
+                     "three_column_osteotomy", "posterior_osteotomy"}
+# Anterior cervical operations (and laminoplasty) include the foraminotomies and decompression done with them
+# (22551, 22856, 63075, 63081: "decompression of spinal cord and/or nerve root(s)").
+_INCLUDES_DECOMPRESSION = {"acdf", "cervical_arthroplasty", "corpectomy", "anterior_discectomy", "laminoplasty"}
+_PREP_DISCECTOMY = re.compile(r"(?:dis[ck]ectom(?:y|ies))$", re.IGNORECASE)
+
+
+def _without_fusion_preparation(facts: list[ProcedureFact], text: str) -> list[ProcedureFact]:
+    listed = {f.kind for f in facts if f.from_statement}
+    if "hardware_removal" in listed and not listed & _STRUCTURAL_KINDS:
+        # Removing a construct: "fusion" there is the solid fusion found, not a new arthrodesis.
+        facts = [f for f in facts if f.kind not in ("fusion", "instrumentation_posterior", "instrumentation_anterior",
+                                                    "fusion_exploration")]
+    if not listed & _STRUCTURAL_KINDS:
+        return facts
+    kept = []
+    for fact in facts:
+        statement = text[slice(*fact.detail["statement"])] if "statement" in fact.detail else ""
+        if fact.kind == "laminotomy" and (not fact.from_statement or
+                                          _PREP_DISCECTOMY.fullmatch(text[fact.start:fact.end].strip())):
+            continue
+        if (fact.kind in ("laminotomy", "decompression") and listed & _INCLUDES_DECOMPRESSION
+                and not re.search(r"\bposterior", statement, re.IGNORECASE)):
+            continue
+        if fact.kind == "anterior_discectomy" and "cervical_arthroplasty" in listed:
+            continue  # 22856/22858 include the discectomy that prepares the disc space
+        if (fact.kind in ("laminectomy", "decompression") and not fact.from_statement
+                and listed & {"three_column_osteotomy", "posterior_osteotomy"}):
+            continue  # the osteotomy removes the posterior elements: that decompression is part of it
+        if fact.kind == "decompression" and not fact.from_statement:
+            continue  # "decompression" in the narrative of a fusion: the indirect decompression the fusion gives
+        kept.append(fact)
+    return kept
+
+
 def code_procedures(reading: ProcedureReading, note: Note, context: CodingContext) -> tuple[list[ServiceLine],
                                                                                            list[Finding]]:
-    facts = group_facts(reading.facts)
+    facts = group_facts(_without_fusion_preparation(reading.facts, note.text))
     lines: list[ServiceLine] = []
     findings: list[Finding] = []
     text = note.text
@@ -258,12 +302,16 @@ def code_procedures(reading: ProcedureReading, note: Note, context: CodingContex
                                  region="cervical", levels=laminoplasty.level_names,
                                  rationale="Cervical laminoplasty (one code for two or more segments)."))
 
-    lines += _code_fusions(facts, text, findings)
+    named = " ".join([text[a:b] for a, b in reading.statements]
+                     + [note.section_text(s) for s in note.bodies("preoperative_diagnosis", "postoperative_diagnosis",
+                                                                  "diagnosis")])
+    lines += _code_osteotomies(facts)
+    lines += _code_fusions(facts, named, findings, text)
     lines += _code_decompressions(facts, lines, findings)
     lines += _code_instrumentation(facts, lines, reading, note)
     lines += _code_graft(text, lines, note)
     lines += _code_injections(facts, reading, context, note, findings)
-    lines += _code_other(facts, text, note)
+    lines += _code_other(facts, text, note, context.place_of_service)
 
     for kind in ("microscope", "navigation"):
         fact = facts.pop(kind, None)
@@ -273,6 +321,21 @@ def code_procedures(reading: ProcedureReading, note: Note, context: CodingContex
             lines.append(ServiceLine(cpt=code, evidence=fact.evidence[:1], add_on=True, confidence=0.85,
                                      rationale=f"{what} during the procedure (once per session)."))
 
+    corpectomies = sum(line.units for line in lines if line.cpt in {"63081", "63082", "63085", "63086", "63090",
+                                                                    "63091"})
+    if corpectomies:
+        # The arthrodesis across a corpectomy defect is one anterior interbody arthrodesis per defect, not one
+        # per disc space the defect spans.
+        for line in lines:
+            if line.cpt == "22585":
+                line.units = corpectomies - 1
+        lines = [line for line in lines if line.units > 0]
+    lines = _with_primaries_only(lines, findings)
+    if re.search(r"\bco-?\s?surgeons?\b|\bco-?\s?surgery\b", text, re.IGNORECASE) and lines:
+        first = next((line for line in lines if not line.add_on), None)
+        if first is not None and "62" not in first.modifiers:
+            first.modifiers.append("62")  # two surgeons, each doing a distinct part of this code
+            first.rationale += " Co-surgeons documented: modifier 62."
     for line in lines:
         entry = cpt.get(line.cpt)
         if entry is None:
@@ -292,6 +355,22 @@ def code_procedures(reading: ProcedureReading, note: Note, context: CodingContex
     return lines, findings
 
 
+def _with_primaries_only(lines: list[ServiceLine], findings: list[Finding]) -> list[ServiceLine]:
+    """An add-on code is billed only with one of its primary codes on the same claim (CPT; NCCI add-on edits)."""
+    codes = {line.cpt for line in lines}
+    kept = []
+    for line in lines:
+        entry = cpt.get(line.cpt)
+        if entry and entry.add_on and entry.primaries and not codes & set(entry.primaries):
+            findings.append(Finding("PX-ADDON-NO-PRIMARY", "warning",
+                                    f"{line.cpt} is documented but is an add-on code and none of its primary codes is "
+                                    "on this claim; it was left off. Check the note for the primary procedure.",
+                                    evidence=tuple(line.evidence[:1])))
+            continue
+        kept.append(line)
+    return kept
+
+
 _LEVEL_CODES = {"22551", "63030", "63047", "62321", "62323", "64483", "64479", "64493", "64490", "64635",
                 "64633", "22514", "22513", "22612", "22633", "22630", "63042", "63020"}
 
@@ -305,9 +384,31 @@ def _fusion_primary(region: str | None, kind: str) -> tuple[str, str]:
     return ("22630", "22632")
 
 
-def _code_fusions(facts: dict[str, ProcedureFact], text: str, findings: list[Finding]) -> list[ServiceLine]:
+def _code_osteotomies(facts: dict[str, ProcedureFact]) -> list[ServiceLine]:
+    """Osteotomies for deformity, by vertebral segment: three-column 22206 (thoracic) / 22207 (lumbar) + 22208;
+    posterior-element 22210 / 22212 / 22214 + 22216."""
+    out = []
+    for kind, table, add_on, what in (
+        ("three_column_osteotomy", {"thoracic": "22206", "lumbar": "22207"}, "22208", "Three-column osteotomy"),
+        ("posterior_osteotomy", {"cervical": "22210", "thoracic": "22212", "lumbar": "22214"}, "22216",
+         "Posterior-element osteotomy"),
+    ):
+        fact = facts.pop(kind, None)
+        if fact is None:
+            continue
+        segments = sorted(set(fact.vertebrae)) or sorted({i.upper for i in fact.interspaces})
+        region = region_of_levels([], segments[:1]) or fact.region or "lumbar"
+        primary = table.get(region, table.get("lumbar"))
+        fact.vertebrae, fact.interspaces = segments, []
+        out += _primary_and_addon(primary, add_on, max(len(segments), 1), fact, what, "vertebral segment")
+    return out
+
+
+def _code_fusions(facts: dict[str, ProcedureFact], named: str, findings: list[Finding], text: str) -> list[ServiceLine]:
     lines: list[ServiceLine] = []
-    deformity = re.search(r"scoliosis|kyphosis|kyphoscoliosis|deformity", text, re.IGNORECASE)
+    # Deformity fusion codes only when the deformity is what the operation is for: named in the procedure
+    # list or the diagnoses ("mild kyphosis" in the history of a degenerative case is not it).
+    deformity = re.search(r"scoliosis|kyphoscoliosis|deformity|(?<!loss of )kyphosis", named, re.IGNORECASE)
     posterior = facts.pop("posterolateral_fusion", None)
     interbody = facts.pop("posterior_interbody", None)
     anterior_ib = facts.pop("anterior_interbody", None)
@@ -420,6 +521,15 @@ def _code_decompressions(facts: dict[str, ProcedureFact], lines: list[ServiceLin
     interbody_spaces = {lvl for line in lines if line.cpt in {"22630", "22632", "22633", "22634"} for lvl in line.levels}
     lami, lamino, redo = facts.pop("laminectomy", None), facts.pop("laminotomy", None), facts.pop("re_exploration", None)
     decompression = facts.pop("decompression", None)
+    transpedicular = facts.pop("transpedicular", None)
+    if transpedicular:
+        # A discectomy or decompression reached through the pedicle or the costovertebral joint: 63055
+        # (thoracic) or 63056 (lumbar), 63057 per further segment. The discectomy named with it is the same act.
+        region = transpedicular.region or (lamino.region if lamino else None) or "thoracic"
+        merged = _merge([f for f in (transpedicular, lamino, decompression) if f])
+        primary = "63056" if region == "lumbar" else "63055"
+        return _primary_and_addon(primary, "63057", _count_units(merged, "interspace"), merged,
+                                  "Transpedicular or costovertebral decompression", "segment")
     if lami is None and decompression and not lamino and not (fusion_codes & {"22551", "22552"}):
         lami = decompression
     if lami and lamino:
@@ -430,6 +540,22 @@ def _code_decompressions(facts: dict[str, ProcedureFact], lines: list[ServiceLin
             lami = _merge([lami, lamino])
             lamino = None
 
+    distinct = [i for i in (lami.interspaces if lami else []) if i.name not in interbody_spaces
+                and not _adjacent(i.name, interbody_spaces)]
+    if lami and (fusion_codes & {"22630", "22633"}) and interbody_spaces and distinct:
+        # A laminectomy at levels away from the interbody fusion is a separate procedure at a distinct level:
+        # 63045-63048 with XS (NCCI pairs 63047 with 22633; the distinct-level modifier lets it pay).
+        apart = ProcedureFact(kind="laminectomy", start=lami.start, end=lami.end, interspaces=distinct,
+                              region=region_of_levels(distinct, []), evidence=list(lami.evidence))
+        primary = {"cervical": "63045", "thoracic": "63046"}.get(apart.region or "lumbar", "63047")
+        apart_lines = _primary_and_addon(primary, "63048", len(distinct), apart,
+                                         "Laminectomy at a level apart from the fusion", "segment")
+        apart_lines[0].modifiers.append("XS")
+        apart_lines[0].rationale += " Distinct level from the interbody fusion: modifier XS."
+        out += apart_lines
+        lami.interspaces = [i for i in lami.interspaces if i not in distinct]
+        if not lami.interspaces:
+            return out
     if lami and (fusion_codes & {"22630", "22633"}):
         # Decompression during posterior interbody fusion: 63052/63053 for work beyond what the fusion needs.
         spaces = [i.name for i in lami.interspaces] or sorted(interbody_spaces)
@@ -452,17 +578,29 @@ def _code_decompressions(facts: dict[str, ProcedureFact], lines: list[ServiceLin
     if lami and (lami.region or "lumbar") in ("lumbar", "cervical", "thoracic", "sacral"):
         region = lami.region or "lumbar"
         primary = {"cervical": "63045", "thoracic": "63046"}.get(region, "63047")
-        count = _count_units(lami, "interspace")
+        laminae = sorted(set(lami.detail.get("roots", [])))
+        # "Laminectomy of C3, C4, C5 and C6" names four laminae: four segments. "L3-L5" names two interspaces.
+        count = len(laminae) if not lami.interspaces and len(laminae) >= 2 else _count_units(lami, "interspace")
         out += _primary_and_addon(primary, "63048", count, lami, "Laminectomy with facetectomy and foraminotomy",
                                   "segment")
         return out
     if lamino:
         region = lamino.region or "lumbar"
+        if region == "thoracic":
+            # No thoracic laminotomy code: a posterior thoracic decompression is a laminectomy segment.
+            return _primary_and_addon("63046", "63048", _count_units(lamino, "interspace"), lamino,
+                                      "Thoracic laminectomy with decompression", "segment")
         primary = "63020" if region == "cervical" else "63030"
         count = _count_units(lamino, "interspace")
         out += _primary_and_addon(primary, "63035", count, lamino,
                                   "Laminotomy with decompression of nerve root(s) and/or discectomy", "interspace")
     return out
+
+
+def _adjacent(name: str, spaces: set[str]) -> bool:
+    """Whether interspace `name` shares a vertebra with one of `spaces` (decompression next to the fusion)."""
+    ends = set(re.findall(r"[CTLS]\d{1,2}", name))
+    return any(ends & set(re.findall(r"[CTLS]\d{1,2}", other)) for other in spaces)
 
 
 def _vertebrae_of(fact: ProcedureFact | None) -> list[lv.Vertebra]:
@@ -480,7 +618,10 @@ def _code_instrumentation(facts: dict[str, ProcedureFact], lines: list[ServiceLi
                           note: Note) -> list[ServiceLine]:
     out = []
     codes = {line.cpt for line in lines}
-    posterior_fusion = codes & {"22600", "22610", "22612", "22630", "22633", "22800", "22802", "22804"}
+    # Posterior screws go with any arthrodesis of the session: percutaneous screws after a lateral or anterior
+    # interbody fusion are 22840-22844 too (their primaries include 22554-22558).
+    posterior_fusion = codes & {"22600", "22610", "22612", "22630", "22633", "22800", "22802", "22804", "22551",
+                                "22554", "22556", "22558", "22206", "22207", "22212", "22214"}
     anterior_fusion = codes & {"22551", "22554", "22556", "22558", "22808", "22810", "22812", "63081", "63085",
                                "63090"}
     fusion_levels = [lvl for line in lines if line.cpt[:3] in {"225", "226"} for lvl in line.levels]
@@ -514,12 +655,28 @@ def _code_instrumentation(facts: dict[str, ProcedureFact], lines: list[ServiceLi
     device = facts.pop("interbody_device", None)
     interbody_lines = [line for line in lines if line.cpt in {"22551", "22552", "22630", "22632", "22633", "22634",
                                                                "22558", "22585", "22556"}]
-    if device and interbody_lines and not _only_bone_spacers(note.text, device):
+    corpectomies = sum(line.units for line in lines if line.cpt in {"63081", "63082", "63085", "63086", "63087",
+                                                                    "63088", "63090", "63091"})
+    if device and corpectomies:
+        # A cage or mesh in the gap a corpectomy leaves: 22854, one per contiguous defect.
+        out.append(ServiceLine("22854", units=1, add_on=True, evidence=device.evidence[:2],
+                               rationale="Interbody device (cage/mesh) placed in the corpectomy defect: one defect."))
+    elif device and interbody_lines and not _only_bone_spacers(note.text, device):
         spaces = {i.name for i in device.interspaces}
-        count = len(spaces) or sum(line.units for line in interbody_lines)
+        fused = sum(line.units for line in interbody_lines)
+        words = " ".join(e.text for e in device.evidence)
+        several = re.search(r"\bcages\b|\bdevices\b|\bspacers\b|\bimplants\b|each\s+(?:level|interspace|disc)"
+                            r"|both\s+levels|at\s+each", words, re.IGNORECASE)
+        statements = len({(e.start, e.end) for e in device.evidence})
+        # Cages named at some interspaces, or in several places of the note: never more than were fused.
+        count = min(fused, max(len(spaces), statements)) if spaces and not (several and len(spaces) < fused) else fused
         out.append(ServiceLine("22853", units=count, add_on=True, evidence=device.evidence[:2],
                                levels=sorted(spaces) or [lvl for line in interbody_lines for lvl in line.levels],
                                rationale=f"Synthetic interbody device (cage), one per interspace: {count}."))
+    pelvis = facts.pop("pelvic_fixation", None)
+    if pelvis and (out and out[0].cpt in {"22840", "22842", "22843", "22844"}):
+        out.append(ServiceLine("22848", add_on=True, evidence=pelvis.evidence[:1],
+                               rationale="Pelvic fixation (iliac or S2-alar-iliac screws) beyond the sacrum."))
     return out
 
 
@@ -557,7 +714,8 @@ _GRAFT_RULES: list[tuple[str, str, str]] = [
               r"(?:cortical|cortico-?\s?cancellous|cortical\s+cancellous|fibular?|tricortical|machined|lordotic|bone[- ]bank)"
               r"\s+(?:bone\s+)?(?:allografts?|spacers?|wedges?|grafts?)|cornerstone|interbody\s+(?:bone\s+)?allograft"
               r"|fibula\s+(?:allograft|strut)|fibular\s+allograft", "Structural allograft"),
-    ("20930", r"morcell?ized\s+(?:cancellous\s+)?allograft|cancellous\s+(?:allograft\s+)?chips|allograft\s+chips"
+    ("20939", r"bone\s+marrow\s+aspirat\w*|\bBMA\b|marrow\s+(?:was\s+)?aspirated", "Bone marrow aspirate for graft"),
+    ("20930", r"morcell?ized\s+(?:cancellous\s+)?allograft|rh-?BMP(?:-?2)?|BMP-?2|cancellous\s+(?:allograft\s+)?chips|allograft\s+chips"
               r"|crushed\s+cancellous|demineralized\s+bone|\bDBM\b|\bBMP\b|bone\s+morphogenetic|\bInfuse\b|\bVitoss\b"
               r"|\bGrafton\b|bone\s+graft\s+(?:substitute|extender)|osteo(?:promotive|biologic|inductive)|putty",
      "Morselized allograft or osteopromotive material"),
@@ -649,7 +807,7 @@ def _code_injections(facts: dict[str, ProcedureFact], reading: ProcedureReading,
             findings.append(Finding("PX-REGION-MISSING", "warning", "The epidural's spinal region is not documented; "
                                     "coded as lumbar/sacral.", evidence=tuple(epidural.evidence[:1])))
     if transforaminal:
-        levels = [i.name for i in transforaminal.interspaces] or [v.name for v in transforaminal.vertebrae]
+        levels = _foramina(transforaminal)
         count = len(levels) or 1
         cervical = transforaminal.region in ("cervical", "thoracic")
         codes = ("64479", "64480") if cervical else ("64483", "64484")
@@ -660,6 +818,14 @@ def _code_injections(facts: dict[str, ProcedureFact], reading: ProcedureReading,
                 line.units = max(count - 1, 1)
     facet = facts.pop("facet_injection", None)
     rfa = facts.pop("rfa", None)
+    if rfa and re.search(r"sacroiliac|\bSI\b|\bSIJ\b|lateral\s+branch", " ".join(e.text for e in rfa.evidence),
+                         re.IGNORECASE):
+        # The lateral branches (S1-S3 and L5 dorsal ramus) supplying the SI joint: 64625, one per joint (50 both).
+        out.append(ServiceLine("64625", modifiers=_side_modifiers(rfa), evidence=rfa.evidence, region="sacral",
+                               rationale="Radiofrequency ablation of the nerves supplying the sacroiliac joint"
+                                         f"{', ' + rfa.laterality if rfa.laterality else ''}."))
+        rfa = None
+        facet = None if facet and not facet.from_statement else facet
     if rfa:
         joints = facet_joints(rfa)
         cervical = rfa.region in ("cervical", "thoracic")
@@ -692,6 +858,25 @@ def _code_injections(facts: dict[str, ProcedureFact], reading: ProcedureReading,
     return out
 
 
+def _foramina(fact: ProcedureFact) -> list[str]:
+    """Foraminal levels of a transforaminal injection: interspaces named, plus foramina named by their nerve root
+    (a lumbar or thoracic root exits below its pedicle, "L5" = L5-S1; a cervical root above it, "C6" = C5-C6;
+    "S1" is the S1 foramen)."""
+    foramina = [i.name for i in fact.interspaces]
+    for root in fact.detail.get("roots", []):
+        if root.region == "S":
+            name = root.name
+        elif root.region == "C":
+            above = root.prev()
+            name = lv.Interspace(above, root).name if above is not None else root.name
+        else:
+            below = root.next()
+            name = lv.Interspace(root, below).name if below is not None else root.name
+        if name not in foramina:
+            foramina.append(name)
+    return foramina or [v.name for v in fact.vertebrae]
+
+
 def _joint_lines(fact: ProcedureFact, codes: tuple[str, str], joints: list[str], what: str) -> list[ServiceLine]:
     lines = [ServiceLine(codes[0], modifiers=_side_modifiers(fact), evidence=fact.evidence, region=fact.region,
                          levels=joints[:1], confidence=0.9 if joints else 0.6,
@@ -721,7 +906,7 @@ def _drug_lines(text: str) -> list[ServiceLine]:
     return out
 
 
-def _code_other(facts: dict[str, ProcedureFact], text: str, note: Note) -> list[ServiceLine]:
+def _code_other(facts: dict[str, ProcedureFact], text: str, note: Note, place_of_service: str) -> list[ServiceLine]:
     out: list[ServiceLine] = []
     kypho, vertebro = facts.pop("kyphoplasty", None), facts.pop("vertebroplasty", None)
     for fact, table, what in ((kypho, {"thoracic": ("22513", "22515"), "lumbar": ("22514", "22515")}, "Kyphoplasty"),
@@ -742,6 +927,13 @@ def _code_other(facts: dict[str, ProcedureFact], text: str, note: Note) -> list[
         code = "62291" if disco.region in ("cervical", "thoracic") else "62290"
         out.append(ServiceLine(code, units=count, evidence=disco.evidence, levels=disco.level_names,
                                rationale=f"Discography injection, {count} level(s)."))
+        # The physician who injects also supervises and reads the discogram (72295 lumbar, 72285 cervical/
+        # thoracic, per level); in a facility only the professional component is theirs (modifier 26).
+        reading_code = "72285" if code == "62291" else "72295"
+        out.append(ServiceLine(reading_code, units=count, evidence=disco.evidence, levels=disco.level_names,
+                               modifiers=[] if place_of_service == "11" else ["26"],
+                               rationale=f"Radiological supervision and interpretation of the discogram, {count} "
+                                         "level(s)."))
     paddle = facts.pop("scs_paddle", None)
     lead = facts.pop("scs_lead", None)
     if paddle:
@@ -805,7 +997,8 @@ def _muscle_count(text: str) -> int:
 
 def _apply_multiple_procedure_modifier(lines: list[ServiceLine]) -> None:
     """Modifier 51 on the second and later primary (non-add-on) procedures of the session."""
-    primaries = [line for line in lines if not line.add_on and not line.cpt.startswith("J")]
+    # Radiology (7xxxx) and drug (J) codes are exempt from the multiple-procedure rule.
+    primaries = [line for line in lines if not line.add_on and not line.cpt.startswith(("J", "7"))]
     for line in primaries[1:]:
         if "51" not in line.modifiers and "50" not in line.modifiers:
             line.modifiers.append("51")
@@ -816,7 +1009,7 @@ def code_note(text: str, *, context: CodingContext | None = None) -> CodingResul
     from billing import diagnoses, payer_edits
 
     context = context or CodingContext()
-    note = Note(text)
+    note = Note(spoken_to_written(text))
     findings: list[Finding] = []
     if not text.strip():
         findings.append(Finding("PX-NONE", "warning", "The transcript is empty: nothing to code."))

@@ -437,10 +437,39 @@ def _compact_mentions(text: str) -> list[LevelMention]:
     return found
 
 
+# Interspaces as speech-to-text writes them, the second number standing alone: "C5 6", "L4 5", "C 4, 5".
+_SPACED = re.compile(
+    r"(?<![A-Za-z0-9])(?P<region>[CTL])[ \t]?(?P<a>1[0-2]|[1-9])(?:[ \t]*,[ \t]*|[ \t]+)(?P<b>1[0-2]|[1-9])"
+    r"(?![0-9.]|[ \t]*(?:mm|cm|ml|cc|mg|%|x\b|times\b|screws?\b|levels?\b|years?\b|weeks?\b|days?\b|out\s+of\b))",
+    re.IGNORECASE,
+)
+
+
+def _spaced_mentions(text: str) -> list[LevelMention]:
+    found = []
+    for hit in _SPACED.finditer(text):
+        try:
+            upper = Vertebra.parse(hit["region"].upper() + hit["a"])
+            lower = Vertebra.parse(hit["region"].upper() + hit["b"])
+        except ValueError:
+            continue
+        if lower != upper.next():
+            continue
+        found.append(_span_mention(text, hit.start(), hit.end(), upper, lower))
+    return found
+
+
 def find_levels(text: str) -> list[LevelMention]:
     """Every spinal level named in text, in text order, without overlaps."""
     tokens = [token for hit in _SCANNER.finditer(text) if (token := _read(text, hit)) is not None]
     mentions = _mentions(text, tokens)
+    spaced = _spaced_mentions(text)
+    if spaced:
+        # "C5 6" read as the lone vertebra C5: the spaced interspace wins over the vertebra it starts with.
+        mentions = [m for m in mentions if not (m.form == "vertebra" and any(
+            s.start <= m.start and m.end <= s.end for s in spaced))]
+        spaced = [s for s in spaced if not any(s.start < m.end and m.start < s.end for m in mentions)]
+        mentions = sorted(mentions + spaced, key=lambda m: m.start)
     compact = [m for m in _compact_mentions(text) if not any(m.start < o.end and o.start < m.end for o in mentions)]
     return sorted(mentions + compact, key=lambda m: m.start) if compact else mentions
 

@@ -73,6 +73,46 @@ _HEADER = re.compile(
 )
 
 
+# --- Spoken dictation ------------------------------------------------------------------------------------------
+# A surgeon dictating says the punctuation ("... radiculopathy period post op diagnosis same period") and the
+# layout ("new paragraph"); speech-to-text often writes those words out. They become the marks they stand
+# for, padded with spaces to the same length, so every character offset still points into the transcript
+# the physician and the audio timings know.
+_SPOKEN_MARKS = re.compile(
+    r"(?P<para>\b(?:new|next)\s+paragraph\b[.,]?)|(?P<line>\b(?:new|next)\s+line\b[.,]?)"
+    r"|(?P<stop>(?<![\w-])(?:full\s+stop|period)(?=\s*(?:$|[.\n]|\s[A-Za-z\d(\"])))"
+    r"|(?P<colon>(?<=\w)\s+colon\b(?=\s))|(?P<comma>(?<=\w)\s+comma\b(?=\s))",
+    re.IGNORECASE,
+)
+# "period" is also a word: "the postoperative period", "a period of six weeks", "period of observation".
+_PERIOD_AS_WORD_BEFORE = re.compile(
+    r"(?:\b(?:the|this|that)\s+same\s+$|\b(?:the|a|this|that|each|trial|global|postoperative|post-operative|recovery|"
+    r"waiting|washout|refractory|time|short|long|brief|follow-up|observation|perioperative|healing|latency)\s+)$",
+    re.IGNORECASE)
+_PERIOD_AS_WORD_AFTER = re.compile(r"\s+(?:of|in|after|before|during|was|is|the\s+patient)\b", re.IGNORECASE)
+
+
+def spoken_to_written(text: str) -> str:
+    """Spoken punctuation and layout turned into marks, keeping the text's length and offsets."""
+
+    def mark(match: re.Match[str]) -> str:
+        width = match.end() - match.start()
+        if match.lastgroup == "stop":
+            before = text[max(0, match.start() - 40):match.start()]
+            if _PERIOD_AS_WORD_BEFORE.search(before) or _PERIOD_AS_WORD_AFTER.match(text, match.end()):
+                return match.group(0)
+            return "." + " " * (width - 1)
+        if match.lastgroup == "para":
+            return ".\n\n" + " " * (width - 3) if width >= 3 else match.group(0)
+        if match.lastgroup == "line":
+            return ".\n" + " " * (width - 2)
+        if match.lastgroup == "colon":
+            return ":" + " " * (width - 1)
+        return "," + " " * (width - 1)
+
+    return _SPOKEN_MARKS.sub(mark, text)
+
+
 @dataclass(frozen=True)
 class Section:
     name: str          # canonical name (SECTION_HEADERS); "preamble" for text before the first header
@@ -138,7 +178,59 @@ _LINE_HEADER = re.compile(
 _OTHER_HEADER = re.compile(r"(?m)^[ \t]*(?P<phrase>[A-Z][A-Z0-9 /&,()'-]{2,60}?)[ \t]*:")
 
 
+# Headers as surgeons say them, without a colon: "pre op diagnosis ...", "post-op diagnosis same", and, at the
+# start of a sentence, "procedure today was ...", "procedures performed ...". A spoken section ends at the
+# next header or the next paragraph break, whichever comes first.
+_SPOKEN_HEADER = re.compile(
+    r"(?P<pre>\bpre[- ]?op(?:erative)?\s+diagnos[ie]s\b)|(?P<post>\bpost[- ]?op(?:erative)?\s+diagnos[ie]s\b)"
+    r"|(?P<proc>(?:(?<=^)|(?<=[\n.;:]\s)|(?<=[\n.;:])|(?<=\s{2})|(?<=\bokay\s)|(?<=\bso\s))[ \t]*"
+    r"(?:the\s+)?(?:procedures?|operations?)(?:\s+(?:performed|done))?(?:\s+today)?(?:\s+(?:was|were|is|are))?"
+    r"(?=\s+(?!was\b|were\b|is\b|note\b|tolerated\b|went\b|itself\b|in\s+detail\b)[a-z]))"
+    r"|(?P<proc_today>\bprocedures?\s+(?:(?:performed|done)\s+)?today\s+(?:was|were|is)\b"
+    r"|\bprocedures?\s+(?:performed|done)\s+(?:was|were|is)\b)",
+    re.IGNORECASE,
+)
+_SPOKEN_NAMES = {"pre": "preoperative_diagnosis", "post": "postoperative_diagnosis", "proc": "procedure",
+                 "proc_today": "procedure"}
+
+
+def _spoken_sections(text: str, typed: list[re.Match[str]]) -> list[Section]:
+    found = []
+    for match in _SPOKEN_HEADER.finditer(text):
+        if any(t.start("phrase") <= match.start() < t.end() or match.start() <= t.start("phrase") < match.end()
+               for t in typed):
+            continue
+        if match.lastgroup.startswith("proc") and re.match(r"\s*(?:note|report)\b", text[match.end():], re.IGNORECASE):
+            continue
+        paragraph = text.find("\n\n", match.end())
+        found.append((match.start(), match.end(), paragraph if paragraph != -1 else len(text),
+                      _SPOKEN_NAMES[match.lastgroup], match.group(0).strip()))
+    return found
+
+
 def find_sections(text: str) -> list[Section]:
+    sections = _typed_sections(text)
+    typed_names = {s.name for s in sections}
+    if "procedure" in typed_names and typed_names & {"preoperative_diagnosis", "postoperative_diagnosis"}:
+        return sections
+    # Headers a coder needs are not typed: read the ones a surgeon says.
+    spoken = [found for found in _spoken_sections(text, []) if found[3] not in typed_names]
+    if not spoken:
+        return sections
+    out: list[Section] = []
+    for i, (_start, body_start, paragraph_end, name, header) in enumerate(spoken):
+        next_start = spoken[i + 1][0] if i + 1 < len(spoken) else len(text)
+        out.append(Section(name, header, body_start, min(paragraph_end, next_start)))
+    # Typed sections that do not overlap a spoken one keep their place (a "Findings:" after the dictation).
+    for section in sections:
+        if section.name != "preamble" and not any(o.start <= section.start < o.end for o in out):
+            out.append(section)
+    out.sort(key=lambda s: s.start)
+    return [Section(s.name, s.header, s.start, min(s.end, out[i + 1].start) if i + 1 < len(out) else s.end)
+            for i, s in enumerate(out)]
+
+
+def _typed_sections(text: str) -> list[Section]:
     known = list(_HEADER.finditer(text))
     starts = {m.start("phrase") for m in known}
     known += [m for m in _LINE_HEADER.finditer(text) if m.start("phrase") not in starts]
@@ -160,7 +252,9 @@ def find_sections(text: str) -> list[Section]:
 
 # A period ends a sentence unless it sits in a number (3.5), an abbreviation, or a level written "C5."
 _ABBREVIATIONS = {"dr", "mr", "mrs", "ms", "no", "vs", "approx", "st", "fig", "e.g", "i.e", "etc", "inc", "cc", "mg"}
-_SENTENCE_END = re.compile(r"[.!?](?=\s+[\"'(]?[A-Z0-9])|[.!?]$|\n\s*\n|\n(?=\s*[A-Z][A-Z ]{3,}:)")
+# Transcribed speech is often all lower case: a period followed by a lower-case word ends a sentence too,
+# unless the word before it is an abbreviation.
+_SENTENCE_END = re.compile(r"[.!?](?=\s+[\"'(]?[A-Za-z0-9])|[.!?]$|\n\s*\n|\n(?=\s*[A-Z][A-Z ]{3,}:)")
 
 
 def split_sentences(text: str) -> list[tuple[int, int]]:

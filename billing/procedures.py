@@ -58,10 +58,22 @@ TRIGGERS: list[tuple[str, str]] = [
     ("re_exploration", r"re-?\s?exploration|\bredo\b[^.;\n]{0,40}?(?:laminotomy|laminectomy|dis[ck]ectomy|decompression)"
                        r"|revision\s+(?:lumbar\s+)?(?:laminotomy|laminectomy|dis[ck]ectomy|microdis[ck]ectomy)"
                        r"|recurrent\s+(?:disc\s+)?herniation[^.;\n]{0,40}?(?:discectomy|excision)"),
+    # Through the pedicle to the disc or the canal (63055/63056); a vertebral augmentation's transpedicular
+    # approach is only the way in for its needle and is not this.
+    # Osteotomies for deformity: three-column (22206/22207) before posterior-element (22212/22214).
+    ("three_column_osteotomy", r"pedicle\s+subtraction\s+osteotom(?:y|ies)|\bPSOs?\b|three[- ]column\s+osteotom(?:y|ies)"
+                               r"|vertebral\s+column\s+resection|\bVCR\b"),
+    ("posterior_osteotomy", r"smith[- ]petersen\s+osteotom(?:y|ies)|\bponte\s+osteotom(?:y|ies)|\bSPOs\b"
+                            r"|posterior\s+column\s+osteotom(?:y|ies)|posterior\s+element\s+osteotom(?:y|ies)"),
+    ("transpedicular", r"transpedicular\s+(?:approach\s+)?(?:(?:with|for|and)\s+(?:\w+\s+){0,2})?"
+                       r"(?:decompression|dis[ck]ectomy)|costovertebral\s+(?:approach|decompression)"
+                       r"|costotransversectomy|(?:decompression|dis[ck]ectomy)\s+(?:through|via)\s+the\s+pedicle"),
     ("laminectomy", r"(?:decompressive\s+|complete\s+|total\s+|full\s+|bilateral\s+|central\s+|wide\s+)*"
                     r"laminectom(?:y|ies)(?!\s+syndrome)"),
     ("laminotomy", r"(?:hemi-?)?laminotom(?:y|ies)|hemilaminectom(?:y|ies)|(?:micro-?)?(?:discectomy|diskectomy)"
                    r"|foraminotom(?:y|ies)|\bmicrodecompression\b"),
+    ("hardware_removal", r"removal\s+of\s+(?:the\s+)?(?:spinal\s+|posterior\s+|anterior\s+|segmental\s+|pedicle\s+screw\s+)*"
+                         r"(?:hardware|instrumentation|implants?)|hardware\s+removal"),
     # Instrumentation and implants (also read from the description)
     ("instrumentation_posterior", r"pedicle[- ]screws?|pedicular\s+screws?|transpedicular\s+screws?|lateral\s+mass\s+screws?"
                                   r"|screws?\s+and\s+rods?|rods?\s+and\s+screws?|posterior\s+(?:spin(?:e|al)\s+)?(?:segmental\s+)?instrumentation"
@@ -71,15 +83,16 @@ TRIGGERS: list[tuple[str, str]] = [
                                  r"(?!\s+of\s+the)|\buniplate\b"),
     ("interbody_device", r"\bcages?\b|\bPEEK\b|interbody\s+(?:device|implant|spacer)s?|titanium\s+spacers?"
                          r"|synthetic\s+spacers?|expandable\s+(?:cage|device|spacer)s?"),
-    ("hardware_removal", r"removal\s+of\s+(?:the\s+)?(?:spinal\s+|posterior\s+|anterior\s+|segmental\s+|pedicle\s+screw\s+)*"
-                         r"(?:hardware|instrumentation|implants?)|hardware\s+removal"),
     ("fusion_exploration", r"exploration\s+of\s+(?:the\s+)?(?:prior\s+|previous\s+)?(?:spinal\s+)?fusion"),
+    ("pelvic_fixation", r"iliac\s+(?:bolts?|screws?)|\bS2[- ]?AI\b|S2[- ]alar[- ]iliac|pelvic\s+fixation"
+                        r"|(?:fixation|instrumentation|construct)\s+(?:extended\s+)?(?:in)?to\s+the\s+pelvis"),
     ("microscope", r"operating\s+microscope|\bmicroscop(?:e|ic|ically)\b"),
     ("navigation", r"\bnavigat(?:ion|ed)\b|\bO-arm\b|stereotactic|computer[- ]assisted|image[- ]guid(?:ed|ance)\s+navigation"),
     # Injections and pain procedures
     ("transforaminal_injection", r"transforaminal(?:ly)?(?:\s+(?:epidural|steroid|nerve|injections?|block|ESI)s?)*"
                                  r"|\bTFESIs?\b|selective\s+nerve\s+root\s+(?:block|injection)s?"),
-    ("rfa", r"radio\s?frequency\s+(?:ablation|neurotomy|lesioning|denervation|rhizotomy)|\bRFA\b|rhizotomy"
+    ("rfa", r"radio\s?-?frequency\s+(?:ablation|neurotomy|lesioning|denervation|rhizotomy)|\bRFA\b|rhizotomy"
+            r"|\bRF\s+(?:ablation|neurotomy|lesioning|denervation)|\bRFN\b|medial\s+branch\s+(?:radio\s?frequency|RF)"
             r"|radiofrequency\s+(?:of|to)\s+the\s+medial\s+branch|facet\s+(?:joint\s+)?denervation"),
     ("si_fusion", r"sacroiliac\s+joint\s+(?:fusion|arthrodesis)|\bSI\s+joint\s+(?:fusion|arthrodesis)|\bSIJ\s+fusion"
                   r"|sacroiliac\s+(?:fusion|arthrodesis)"),
@@ -107,7 +120,8 @@ _COMPILED = [(kind, re.compile(pattern, re.IGNORECASE)) for kind, pattern in TRI
 
 # Kinds that are procedures in their own right (read from procedure statements); the others are details
 # read from the whole note when a procedure they belong to is there.
-DETAIL_KINDS = {"instrumentation_posterior", "instrumentation_anterior", "interbody_device", "microscope", "navigation"}
+DETAIL_KINDS = {"instrumentation_posterior", "instrumentation_anterior", "interbody_device", "microscope", "navigation",
+                "pelvic_fixation"}
 
 _REGION_WORDS = [
     ("cervical", r"\bcervical\b|\bneck\b"), ("thoracic", r"\bthoracic\b"),
@@ -262,6 +276,8 @@ def read_procedures(note: Note) -> ProcedureReading:
             for mention in assigned[i]:
                 fact.interspaces.extend(mention.interspaces)
                 fact.vertebrae.extend(mention.vertebrae)
+                if mention.form in ("vertebra", "list"):
+                    fact.detail.setdefault("roots", []).extend(mention.vertebrae)
             clause = _clause(text, s_start, s_end, start, end)
             fact.laterality = _side(clause) or _side(statement_text)
             fact.region = region_of_levels(fact.interspaces, fact.vertebrae) or _region_from_words(clause) \

@@ -6,7 +6,18 @@ from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 from billy import services
 from billy.audit import audit_record
 from billy.middleware import client_ip
-from billy.models import AuditEvent, KeyCanary, Membership, Practice, Role, User, UserSession
+from billy.models import (
+    AuditEvent,
+    EdiSettings,
+    Facility,
+    KeyCanary,
+    Membership,
+    Practice,
+    Provider,
+    Role,
+    User,
+    UserSession,
+)
 
 
 def admin_practice_ids(request) -> list[int]:
@@ -46,6 +57,12 @@ class PracticeScopedAdmin(AuditedAdminMixin, admin.ModelAdmin):
         if request.user.is_superuser:
             return qs
         return qs.filter(**{f"{self.practice_field}__in": admin_practice_ids(request)})
+
+    def formfield_for_foreignkey(self, db_field, request, **kwargs):
+        # New rows go to one of the admin's own practices, never to a practice they cannot see.
+        if db_field.name == "practice" and not request.user.is_superuser:
+            kwargs["queryset"] = Practice.objects.filter(pk__in=admin_practice_ids(request))
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)
 
 
 class MembershipInline(admin.TabularInline):
@@ -186,3 +203,35 @@ class KeyCanaryAdmin(admin.ModelAdmin):
 
     def has_module_permission(self, request):
         return request.user.is_superuser
+
+
+@admin.register(Provider)
+class ProviderAdmin(PracticeScopedAdmin):
+    list_display = ("__str__", "practice", "taxonomy", "is_rendering", "is_billing", "is_referring", "is_active")
+    list_filter = ("practice", "is_rendering", "is_billing", "is_referring", "is_active")
+    search_fields = ("family_name", "given_name", "organisation_name", "npi")
+    fieldsets = (
+        (None, {"fields": ("practice", "entity", "is_active")}),
+        ("Name", {"fields": (("given_name", "middle_name", "family_name"), "credential", "organisation_name")}),
+        ("Identifiers", {"fields": ("npi", "taxonomy", ("tax_id_type", "tax_id"))}),
+        ("Roles on claims", {"fields": (("is_rendering", "is_billing", "is_referring"), "user")}),
+        ("Street address", {"fields": ("address_line1", "address_line2", ("city", "state", "postal_code"), "phone")}),
+    )
+
+    def formfield_for_foreignkey(self, db_field, request, **kwargs):
+        if db_field.name == "user" and not request.user.is_superuser:
+            kwargs["queryset"] = User.objects.filter(memberships__practice_id__in=admin_practice_ids(request),
+                                                     memberships__role=Role.PHYSICIAN).distinct()
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)
+
+
+@admin.register(Facility)
+class FacilityAdmin(PracticeScopedAdmin):
+    list_display = ("name", "practice", "npi", "city", "state", "default_place_of_service", "is_active")
+    list_filter = ("practice", "default_place_of_service", "is_active")
+    search_fields = ("name", "npi")
+
+
+@admin.register(EdiSettings)
+class EdiSettingsAdmin(PracticeScopedAdmin):
+    list_display = ("practice", "submitter_id", "receiver_id", "receiver_name", "usage_indicator")

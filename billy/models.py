@@ -1,12 +1,18 @@
-"""Users, practices and memberships (roles), the audit trail, sessions and the PHI key canary."""
+"""Users, practices and memberships (roles), providers and facilities, the practice's EDI settings, the audit
+trail, sessions and the PHI key canary."""
 
 from __future__ import annotations
 
 from django.conf import settings
 from django.contrib.auth.base_user import AbstractBaseUser, BaseUserManager
 from django.contrib.auth.models import PermissionsMixin
+from django.core.exceptions import ValidationError
 from django.db import models
+from django.db.models import Q
 from django.utils import timezone
+
+from billy import identifiers
+from billy.phi import PhiCharField
 
 
 class UserManager(BaseUserManager["User"]):
@@ -146,3 +152,168 @@ class KeyCanary(models.Model):
 
     def __str__(self) -> str:
         return self.purpose
+
+
+class PlaceOfService(models.TextChoices):
+    """CMS place of service codes a spine and pain practice bills from (CMS-1500 item 24B)."""
+
+    OFFICE = "11", "11 Office"
+    OFF_CAMPUS_OUTPATIENT = "19", "19 Off-campus outpatient hospital"
+    INPATIENT = "21", "21 Inpatient hospital"
+    ON_CAMPUS_OUTPATIENT = "22", "22 On-campus outpatient hospital"
+    EMERGENCY = "23", "23 Emergency room (hospital)"
+    ASC = "24", "24 Ambulatory surgical center"
+    TELEHEALTH = "02", "02 Telehealth (not in the patient's home)"
+
+
+class ProviderEntity(models.TextChoices):
+    """837P NM102: a person or an organisation (a group billing under its own NPI)."""
+
+    PERSON = "1", "Person"
+    ORGANISATION = "2", "Organisation"
+
+
+class TaxIdType(models.TextChoices):
+    """837P REF01 of the billing provider's tax id: EI (EIN) or SY (social security number)."""
+
+    EIN = "EI", "EIN"
+    SSN = "SY", "SSN"
+
+
+class Provider(models.Model):
+    """A rendering, billing or referring provider (CMS-1500 items 17, 24J, 25 and 33; 837P 2010AA, 2310A/B)."""
+
+    practice = models.ForeignKey(Practice, on_delete=models.PROTECT, related_name="providers")
+    entity = models.CharField(max_length=1, choices=ProviderEntity.choices, default=ProviderEntity.PERSON)
+    family_name = models.CharField(max_length=60, blank=True)
+    given_name = models.CharField(max_length=35, blank=True)
+    middle_name = models.CharField(max_length=25, blank=True)
+    credential = models.CharField(max_length=20, blank=True, help_text="MD, DO, PA-C, NP ...")
+    organisation_name = models.CharField(max_length=60, blank=True)
+    npi = models.CharField("NPI", max_length=10, validators=[identifiers.validate_npi])
+    taxonomy = models.CharField("taxonomy code", max_length=10, blank=True, validators=[identifiers.validate_taxonomy],
+                                help_text="NUCC code, e.g. 207X00000X orthopaedic surgery, 2084P0800X pain medicine.")
+    tax_id_type = models.CharField(max_length=2, choices=TaxIdType.choices, blank=True)
+    # A person's SSN can be their tax id: kept encrypted like PHI.
+    tax_id = PhiCharField("tax id (EIN or SSN)", max_length=11, null=True, blank=True)
+    is_rendering = models.BooleanField("renders services", default=False)
+    is_billing = models.BooleanField("bills (pay-to)", default=False)
+    is_referring = models.BooleanField("refers patients", default=False)
+    address_line1 = models.CharField("street address", max_length=200, blank=True)
+    address_line2 = models.CharField("street address (line 2)", max_length=200, blank=True)
+    city = models.CharField(max_length=100, blank=True)
+    state = models.CharField(max_length=2, blank=True, validators=[identifiers.validate_state])
+    postal_code = models.CharField("ZIP code", max_length=10, blank=True, validators=[identifiers.validate_postal_code])
+    phone = models.CharField(max_length=20, blank=True)
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+                             related_name="provider_records", help_text="The physician's own login, if they have one.")
+    is_active = models.BooleanField(default=True)
+
+    class Meta:
+        ordering = ["family_name", "organisation_name"]
+        constraints = [
+            models.UniqueConstraint(fields=["practice", "npi"], name="provider_npi_unique_per_practice"),
+            models.UniqueConstraint(fields=["practice", "user"], condition=Q(user__isnull=False),
+                                    name="one_provider_record_per_login"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.display_name} (NPI {self.npi})"
+
+    @property
+    def display_name(self) -> str:
+        if self.entity == ProviderEntity.ORGANISATION:
+            return self.organisation_name
+        name = " ".join(part for part in (self.given_name, self.middle_name, self.family_name) if part)
+        return f"{name}, {self.credential}" if self.credential else name
+
+    def clean(self) -> None:
+        errors: dict[str, str] = {}
+        if self.entity == ProviderEntity.PERSON and not (self.family_name and self.given_name):
+            errors["family_name"] = "A person needs a family name and a given name."
+        if self.entity == ProviderEntity.ORGANISATION and not self.organisation_name:
+            errors["organisation_name"] = "An organisation needs its name."
+        if self.npi and self.entity == ProviderEntity.PERSON and not self.npi.startswith("1"):
+            errors["npi"] = "A person's NPI (type 1) starts with 1; 2 is an organisation's."
+        if self.npi and self.entity == ProviderEntity.ORGANISATION and not self.npi.startswith("2"):
+            errors["npi"] = "An organisation's NPI (type 2) starts with 2; 1 is a person's."
+        if self.is_billing:
+            # 837P 2010AA: the billing provider has a tax id, taxonomy, a street address and a ZIP+4.
+            for field in ("address_line1", "city", "state", "postal_code"):
+                if not getattr(self, field):
+                    errors[field] = "A billing provider needs a full street address."
+            if not self.taxonomy:
+                errors["taxonomy"] = "A billing provider needs a taxonomy code (837P PRV, 2000A)."
+            if not self.tax_id or not self.tax_id_type:
+                errors["tax_id"] = "A billing provider needs a tax id (EIN or SSN) and its type."
+            if self.postal_code and identifiers.postal_code_problem(self.postal_code, nine_digits=True):
+                errors["postal_code"] = identifiers.postal_code_problem(self.postal_code, nine_digits=True)
+        if self.is_rendering and self.entity != ProviderEntity.PERSON:
+            errors["is_rendering"] = "A rendering provider is a person."
+        if self.tax_id and self.tax_id_type:
+            check = identifiers.ein_problem if self.tax_id_type == TaxIdType.EIN else identifiers.ssn_problem
+            if problem := check(self.tax_id):
+                errors["tax_id"] = problem
+        for field in ("address_line1", "address_line2"):
+            if identifiers.is_po_box(getattr(self, field)) and self.is_billing:
+                errors[field] = "The billing provider's address must be a street address, not a PO box (837P 2010AA)."
+        if self.phone and (problem := identifiers.phone_problem(self.phone)):
+            errors["phone"] = problem
+        if errors:
+            raise ValidationError(errors)
+
+
+class Facility(models.Model):
+    """Where the service was rendered (CMS-1500 item 32; 837P 2310C)."""
+
+    practice = models.ForeignKey(Practice, on_delete=models.PROTECT, related_name="facilities")
+    name = models.CharField(max_length=60)
+    npi = models.CharField("NPI", max_length=10, blank=True, validators=[identifiers.validate_npi])
+    address_line1 = models.CharField("street address", max_length=200,
+                                     validators=[identifiers.validate_physical_address])
+    address_line2 = models.CharField("street address (line 2)", max_length=200, blank=True,
+                                     validators=[identifiers.validate_physical_address])
+    city = models.CharField(max_length=100)
+    state = models.CharField(max_length=2, validators=[identifiers.validate_state])
+    postal_code = models.CharField("ZIP code", max_length=10, validators=[identifiers.validate_postal_code])
+    default_place_of_service = models.CharField(max_length=2, choices=PlaceOfService.choices,
+                                                default=PlaceOfService.ON_CAMPUS_OUTPATIENT)
+    is_active = models.BooleanField(default=True)
+
+    class Meta:
+        verbose_name_plural = "facilities"
+        ordering = ["name"]
+        constraints = [models.UniqueConstraint(fields=["practice", "name"], name="facility_name_unique_per_practice")]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class UsageIndicator(models.TextChoices):
+    TEST = "T", "Test"
+    PRODUCTION = "P", "Production"
+
+
+class EdiSettings(models.Model):
+    """The practice's identity on the 837P envelope (ISA/GS, loop 1000A submitter, 1000B receiver)."""
+
+    practice = models.OneToOneField(Practice, on_delete=models.CASCADE, related_name="edi_settings")
+    submitter_id = models.CharField("submitter id", max_length=15,
+                                    help_text="Assigned by the clearinghouse (ISA06, GS02, 1000A NM109).")
+    submitter_name = models.CharField(max_length=60)
+    contact_name = models.CharField(max_length=60)
+    contact_phone = models.CharField(max_length=20, validators=[identifiers.validate_phone])
+    contact_email = models.EmailField(blank=True)
+    receiver_id = models.CharField("receiver id", max_length=15, help_text="The clearinghouse's id (ISA08, GS03).")
+    receiver_name = models.CharField(max_length=60)
+    interchange_id_qualifier = models.CharField("ISA id qualifier", max_length=2, default="ZZ",
+                                                help_text="ZZ (mutually defined) unless the clearinghouse says 30 "
+                                                          "(tax id) or 01 (DUNS).")
+    usage_indicator = models.CharField("ISA15 usage", max_length=1, choices=UsageIndicator.choices,
+                                       default=UsageIndicator.TEST)
+
+    class Meta:
+        verbose_name = verbose_name_plural = "EDI settings"
+
+    def __str__(self) -> str:
+        return f"EDI settings of {self.practice}"

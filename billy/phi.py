@@ -102,10 +102,10 @@ class PhiDateField(PhiFieldMixin, encrypted.EncryptedDateField):
 
 
 def normalize_text(value: str) -> str:
-    """Case, accents, punctuation and spacing never make two spellings of a name different."""
+    """Case, accents, punctuation and spacing never make two spellings of one value different:
+    "Okonkwo-Bello" = "okonkwo bello", "De La Cruz" = "DeLaCruz", "1EG4-TE5-MK73" = "1eg4te5mk73"."""
     decomposed = unicodedata.normalize("NFKD", value)
-    letters = "".join(ch for ch in decomposed if ch.isalnum() or ch.isspace())
-    return " ".join(letters.casefold().split())
+    return "".join(ch for ch in decomposed if ch.isalnum()).casefold()
 
 
 def blind_index(value: str, *, purpose: str, scope: str | int) -> str:

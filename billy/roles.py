@@ -20,6 +20,9 @@ ROLE_PERMISSIONS: dict[Role, list[str]] = {
     ],
     Role.BILLER: [
         "patients.view_patient", "patients.add_patient", "patients.change_patient",
+        "patients.view_coverage", "patients.add_coverage", "patients.change_coverage", "patients.view_payer",
+        "billy.view_provider", "billy.view_facility", "billy.view_edisettings",
+        "billing.view_feescheduleentry", "billing.add_feescheduleentry", "billing.change_feescheduleentry",
         "audio.view_recording",
         "claims.view_claim", "claims.change_claim",
     ],
@@ -30,6 +33,12 @@ ROLE_PERMISSIONS: dict[Role, list[str]] = {
         "billy.view_practice", "billy.change_practice",
         "billy.view_auditevent", "billy.view_usersession", "billy.delete_usersession",
         "patients.view_patient", "patients.add_patient", "patients.change_patient",
+        "patients.view_coverage", "patients.view_payer", "patients.add_payer", "patients.change_payer",
+        "billy.view_provider", "billy.add_provider", "billy.change_provider",
+        "billy.view_facility", "billy.add_facility", "billy.change_facility",
+        "billy.view_edisettings", "billy.add_edisettings", "billy.change_edisettings",
+        "billing.view_feescheduleentry", "billing.add_feescheduleentry", "billing.change_feescheduleentry",
+        "billing.delete_feescheduleentry",
     ],
 }
 

@@ -74,3 +74,28 @@ def active_sessions_for(*, practice_id: int) -> QuerySet[UserSession]:
     return UserSession.objects.filter(
         user__memberships__practice_id=practice_id, last_seen_at__gte=since
     ).distinct()
+
+
+def providers_for(*, practice_id: int, active_only: bool = True):
+    from billy.models import Provider
+
+    providers = Provider.objects.filter(practice_id=practice_id).select_related("user")
+    return providers.filter(is_active=True) if active_only else providers
+
+
+def provider_for_user(*, user, practice_id: int):
+    """The physician's own provider record in this practice (their login is linked to it), or None."""
+    return providers_for(practice_id=practice_id).filter(user=user).first()
+
+
+def facilities_for(*, practice_id: int, active_only: bool = True):
+    from billy.models import Facility
+
+    facilities = Facility.objects.filter(practice_id=practice_id)
+    return facilities.filter(is_active=True) if active_only else facilities
+
+
+def edi_settings_for(*, practice_id: int):
+    from billy.models import EdiSettings
+
+    return EdiSettings.objects.filter(practice_id=practice_id).first()

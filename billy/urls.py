@@ -10,6 +10,7 @@ admin.site.login = views.admin_login
 
 urlpatterns = [
     path("", views.home, name="home"),
+    path("practice/", views.practice_setup, name="practice_setup"),
     path("practice/switch/", views.practice_switch, name="practice_switch"),
     path("team/", views.team, name="team"),
     path("team/<int:membership_id>/role/", views.team_member_role, name="team_member_role"),
@@ -17,6 +18,7 @@ urlpatterns = [
     path("healthz", views.healthz, name="healthz"),
     path("robots.txt", views.robots, name="robots"),
     path("patients/", include("patients.urls")),
+    path("fees/", include("billing.urls")),
     path("accounts/", include("allauth.urls")),
     path("admin/", admin.site.urls),
 ]

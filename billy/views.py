@@ -14,11 +14,15 @@ from billy.selectors import (
     SESSION_PRACTICE_KEY,
     active_sessions_for,
     current_membership,
+    edi_settings_for,
+    facilities_for,
     membership_for,
+    provider_for_user,
+    providers_for,
     require_membership,
 )
 from billy.services import BillyError
-from patients.selectors import patients_for
+from patients.selectors import patients_for, payers_for
 
 
 def home(request):
@@ -26,6 +30,8 @@ def home(request):
     if membership is None:
         return render(request, "billy/no_practice.html", status=200)
     context = {"membership": membership, "patient_count": patients_for(membership=membership).count()}
+    if membership.role == Role.PHYSICIAN:
+        context["provider"] = provider_for_user(user=request.user, practice_id=membership.practice_id)
     if membership.role == Role.ADMIN:
         context["team"] = (
             Membership.objects.filter(practice_id=membership.practice_id).select_related("user").order_by("role")
@@ -33,6 +39,40 @@ def home(request):
         context["recent_events"] = AuditEvent.objects.filter(practice_id=membership.practice_id)[:10]
         context["active_sessions"] = active_sessions_for(practice_id=membership.practice_id).count()
     return render(request, f"billy/home_{membership.role}.html", context)
+
+
+def practice_setup(request):
+    """What every claim of the practice is made of: providers, facilities, payers, EDI settings.
+
+    Billers read it here to check a claim's parties; admins change it in the admin.
+    """
+    membership = require_membership(request, Role.BILLER, Role.ADMIN)
+    practice_id = membership.practice_id
+    providers = list(providers_for(practice_id=practice_id, active_only=False))
+    context = {
+        "providers": providers,
+        "facilities": facilities_for(practice_id=practice_id, active_only=False),
+        "payers": payers_for(membership=membership, active_only=False),
+        "edi": edi_settings_for(practice_id=practice_id),
+        "is_admin": membership.role == Role.ADMIN,
+        "missing": _setup_gaps(providers=providers, practice_id=practice_id, membership=membership),
+    }
+    return render(request, "billy/practice_setup.html", context)
+
+
+def _setup_gaps(*, providers, practice_id, membership) -> list[str]:
+    gaps = []
+    if not any(p.is_billing and p.is_active for p in providers):
+        gaps.append("No billing provider: claims cannot be exported (CMS-1500 item 33, 837P loop 2010AA).")
+    if not any(p.is_rendering and p.is_active for p in providers):
+        gaps.append("No rendering provider.")
+    if not facilities_for(practice_id=practice_id).exists():
+        gaps.append("No service facility (CMS-1500 item 32).")
+    if not payers_for(membership=membership).exists():
+        gaps.append("No payers.")
+    if edi_settings_for(practice_id=practice_id) is None:
+        gaps.append("No EDI settings: 837P files need the submitter and receiver ids.")
+    return gaps
 
 
 @require_POST

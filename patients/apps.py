@@ -7,6 +7,7 @@ class PatientsConfig(AppConfig):
 
     def ready(self):
         from billy.phi import register_blind_indexes
-        from patients.services import patient_blind_indexes
+        from patients.services import coverage_blind_indexes, patient_blind_indexes
 
         register_blind_indexes("patients.Patient", patient_blind_indexes)
+        register_blind_indexes("patients.Coverage", coverage_blind_indexes)

@@ -17,9 +17,7 @@ def test_a_biller_signs_in_and_finds_a_patient(transactional_world, live_server,
     page.fill("input[name=password]", "correct horse battery")
     page.click("button[type=submit]")
     expect(page.locator("h1")).to_have_text("Patients")
-    page.fill("input[name=family_name]", PHI_CANARY.lower())
-    page.fill("input[name=given_name]", "a")
-    page.fill("input[name=birth_date]", "1956-03-02")
+    page.fill("input[name=q]", f"{PHI_CANARY.lower()}, a, 03/02/1956")
     with page.expect_response(lambda r: r.request.method == "POST" and r.url.endswith("/patients/")) as info:
         page.click("form.form-inline button[type=submit]")
     assert info.value.request.headers.get("hx-request") == "true"  # swapped in by htmx, not a page load
@@ -41,3 +39,50 @@ def test_the_login_page_looks_finished(live_server, page: Page, db):
     # Our stylesheet loaded (the card has its own white background and rounded corners).
     radius = page.evaluate("getComputedStyle(document.querySelector('.auth-card')).borderRadius")
     assert radius == "12px"
+
+
+def test_a_biller_adds_a_patient_with_primary_and_secondary_coverage_and_finds_them(
+        transactional_world, live_server, page: Page):
+    from patients.models import Payer, PayerType
+
+    Payer.objects.create(practice=transactional_world.practice, name="Summit Health PPO", payer_id="SMT01",
+                         payer_type=PayerType.COMMERCIAL)
+    cache.clear()
+    page.goto(f"{live_server.url}/patients/new/")
+    page.fill("input[name=login]", "biller@north.test")
+    page.fill("input[name=password]", "correct horse battery")
+    page.click("button[type=submit]")
+    expect(page.locator("h1")).to_have_text("Add a patient")
+    page.fill("input[name=family_name]", "Quennell")
+    page.fill("input[name=given_name]", "Ottilie")
+    page.fill("input[name=birth_date]", "1949-11-23")
+    page.select_option("select[name=sex]", "F")
+    page.fill("input[name=address_line1]", "88 Larkspur Lane")
+    page.fill("input[name=city]", "Columbus")
+    page.fill("input[name=state]", "oh")
+    page.fill("input[name=postal_code]", "43215")
+    page.click("main form button[type=submit]")
+    expect(page.locator("h1")).to_have_text("Quennell, Ottilie")
+
+    for order, payer, member_id in (("1", "Medicare Part B (test MAC)", "2FR5JK8LM20"),
+                                    ("2", "Summit Health PPO", "SMT-88213")):
+        page.click("text=Add coverage")  # htmx loads the form under the table
+        form = page.locator("#coverage-form")
+        expect(form).to_be_visible()
+        form.locator("select[name=payer]").select_option(label=payer + (" (15202)" if order == "1" else " (SMT01)"))
+        form.locator("select[name=order]").select_option(order)
+        form.locator("input[name=member_id]").fill(member_id)
+        form.locator("input[name=effective_from]").fill("2025-01-01")
+        form.locator("button[type=submit]").click()
+        expect(page.locator(".message-success")).to_have_text("Coverage added.")
+    rows = page.locator("#coverages tbody tr")
+    expect(rows).to_have_count(2)
+    expect(rows.nth(0)).to_contain_text("Primary")
+    expect(rows.nth(0)).to_contain_text("2FR5JK8LM20")
+    expect(rows.nth(1)).to_contain_text("Secondary")
+    expect(rows.nth(1)).to_contain_text("SMT-88213")
+
+    page.goto(f"{live_server.url}/patients/")
+    page.fill("input[name=q]", "QUENNELL, O, 1949-11-23")
+    page.click("form.form-inline button[type=submit]")
+    expect(page.locator("#results a")).to_have_text("Quennell, Ottilie")

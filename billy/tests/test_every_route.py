@@ -29,6 +29,15 @@ OWN_ROUTES: dict[str, dict[str, int]] = {
     "team_member_role": {"anonymous": 302, **dict.fromkeys(SIGNED_IN, 405)},  # POST only
     "team_member_remove": {"anonymous": 302, **dict.fromkeys(SIGNED_IN, 405)},  # POST only
     "patient_detail": {"anonymous": 302, "outsider": 404, "physician": 200, "biller": 200, "admin": 200},
+    # Fee schedule: an outsider sees their own practice's (empty) schedule, never this one's.
+    "fee_schedule": {"anonymous": 302, "outsider": 200, "physician": 404, "biller": 200, "admin": 200},
+    "fee_schedule_import": {"anonymous": 302, **dict.fromkeys(SIGNED_IN, 405)},  # POST only
+    "fee_schedule_export": {"anonymous": 302, "outsider": 200, "physician": 404, "biller": 200, "admin": 200},
+    "patient_edit": {"anonymous": 302, "outsider": 404, "physician": 404, "biller": 200, "admin": 200},
+    "coverage_new": {"anonymous": 302, "outsider": 404, "physician": 404, "biller": 200, "admin": 200},
+    "coverage_edit": {"anonymous": 302, "outsider": 404, "physician": 404, "biller": 200, "admin": 200},
+    "coverage_end": {"anonymous": 302, **dict.fromkeys(SIGNED_IN, 405)},  # POST only
+    "practice_setup": {"anonymous": 302, "outsider": 200, "physician": 404, "biller": 200, "admin": 200},
 }
 # allauth pages that need a signed-in user.
 ACCOUNT_PAGES_NEEDING_LOGIN = {
@@ -50,10 +59,12 @@ def sample_path(path: str, world) -> str:
     admin_objects = {
         "billy/user": world.physician.pk, "billy/practice": world.practice.pk,
         "billy/membership": world.physician.memberships.get().pk, "patients/patient": world.patient.pk,
+        "patients/payer": world.payer.pk, "patients/coverage": world.coverage.pk,
     }
     model = "/".join(path.split("/")[2:4]) if path.startswith("/admin/") else ""
     values = {
         "patient_id": world.patient.pk,
+        "coverage_id": world.coverage.pk,
         "membership_id": world.physician.memberships.get().pk,
         "object_id": admin_objects.get(model, 1),
         "id": world.physician.pk,

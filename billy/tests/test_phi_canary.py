@@ -38,17 +38,27 @@ def test_the_canary_never_leaves_encrypted_storage(transactional_world, client):
     world = transactional_world
     client.force_login(world.biller)
     response = client.post("/patients/new/", {"family_name": NAME, "given_name": "Ida", "birth_date": "1949-11-05",
-                                              "sex": "F", "mrn": "CAN-424242"})
+                                              "sex": "F", "mrn": "CAN-424242", "address_line1": f"1 {NAME} Way",
+                                              "city": NAME, "state": "OH", "postal_code": "43215"})
     assert response.status_code == 302
     patient = Patient.objects.get(pk=int(response["Location"].strip("/").split("/")[-1]))
     assert patient.family_name == NAME
     # Search (a POST), a duplicate refused with an error, the detail page, a bad date, a 404.
-    found = client.post("/patients/", {"family_name": NAME, "given_name": "I", "birth_date": "1949-11-05"})
+    found = client.post("/patients/", {"q": f"{NAME}, I, 1949-11-05"})
     assert NAME in found.content.decode()
     duplicate = client.post("/patients/new/", {"family_name": NAME, "given_name": "Ida", "birth_date": "1949-11-05",
                                                "sex": "F"})
     assert "already exists" in duplicate.content.decode()
     assert client.get(f"/patients/{patient.pk}/").status_code == 200
+    # Coverage with the canary as the subscriber (the patient's spouse) and in the member id.
+    covered = client.post(f"/patients/{patient.pk}/coverages/new/", {
+        "payer": world.payer.pk, "order": 1, "member_id": f"{NAME}77", "effective_from": "2024-01-01",
+        "relationship": "01", "subscriber_family_name": NAME, "subscriber_given_name": "Olaf",
+        "subscriber_birth_date": "1947-02-03"})
+    assert covered.status_code == 302
+    assert patient.coverages.get().subscriber_family_name == NAME
+    by_member_id = client.post("/patients/", {"q": f"{NAME.lower()}77"})
+    assert f"/patients/{patient.pk}/" in by_member_id.content.decode()
     bad = client.post("/patients/new/", {"family_name": NAME, "given_name": "Ida", "birth_date": "05/11/49x"})
     assert bad.status_code == 200
     assert client.get("/patients/0/").status_code == 404

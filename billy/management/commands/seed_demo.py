@@ -1,4 +1,5 @@
-"""A demo practice with one physician, one biller and one admin, for `make run`.
+"""A demo practice for `make run`: two surgeons, a biller and an admin, and the practice data a claim is made of
+(providers, facilities, payers, EDI settings, synthetic patients with coverage, fees: see billy/demo.py).
 
 Passwords are random, made once per checkout and kept in .data/demo-logins.txt (mode 0600), so no
 password is a default in code and a second `make run` prints the same logins.
@@ -12,11 +13,13 @@ from django.core.management.base import BaseCommand
 from django.db import transaction
 
 from billy import services
+from billy.demo import demo_practice_data
 from billy.models import Membership, Practice, Role, User
 
 DEMO_PRACTICE = "Riverside Spine & Pain (demo)"
 DEMO_USERS = [
     ("physician@demo.iambilly.local", "Dr. Maya Okafor", Role.PHYSICIAN),
+    ("surgeon2@demo.iambilly.local", "Dr. Tomas Lindqvist", Role.PHYSICIAN),
     ("biller@demo.iambilly.local", "Jordan Reyes", Role.BILLER),
     ("admin@demo.iambilly.local", "Priya Shah", Role.ADMIN),
 ]
@@ -54,6 +57,8 @@ class Command(BaseCommand):
             if not Membership.objects.filter(user=user, practice=practice, role=role, is_active=True).exists():
                 services.membership_grant(user=user, practice=practice, role=role)
             lines.append(f"  {role.label:<15} {email:<32} {passwords[email]}")
-        self.stdout.write(f"Demo practice: {practice.name}")
+        made = demo_practice_data(practice=practice)
+        self.stdout.write(f"Demo practice: {practice.name} ({made['providers']} providers, {made['facilities']} "
+                          f"facilities, {made['payers']} payers, {made['patients']} patients, {made['fees']} fees)")
         self.stdout.write("\n".join(lines))
         self.stdout.write("  (the admin sets up an authenticator app at first sign-in: admins must use two-factor)")
