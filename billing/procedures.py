@@ -240,6 +240,17 @@ def _side(text: str) -> str | None:
     return None
 
 
+def _share_levels(text: str, triggers, assigned: dict[int, list]) -> None:
+    """ "Laminectomy and fusion C3-C6": procedures joined by "and"/"with" share the levels named after the last."""
+    for i in range(len(triggers) - 2, -1, -1):
+        if assigned[i]:
+            continue
+        gap = text[triggers[i][2]:triggers[i + 1][1]]
+        if assigned[i + 1] and re.fullmatch(r"\s*(?:,|and|with|&|plus)\s*(?:(?:posterior|anterior|instrumented|"
+                                            r"spinal|lumbar|cervical|thoracic)\s+)*", gap, re.IGNORECASE):
+            assigned[i] = list(assigned[i + 1])
+
+
 def _assign_levels(triggers, mentions) -> dict[int, list]:
     """Each level mention goes to the nearest trigger before it, else the nearest after it."""
     out: dict[int, list] = {i: [] for i in range(len(triggers))}
@@ -268,6 +279,7 @@ def read_procedures(note: Note) -> ProcedureReading:
         mentions = lv.find_levels(text[s_start:s_end])
         mentions = [_shift(m, s_start) for m in mentions]
         assigned = _assign_levels(triggers, mentions)
+        _share_levels(text, triggers, assigned)
         statement_text = text[s_start:s_end]
         for i, (kind, start, end) in enumerate(triggers):
             if _PAST.search(text[s_start:start]):

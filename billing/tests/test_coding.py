@@ -60,6 +60,45 @@ def cpt_of(text: str, **context) -> Counter:
     ("Procedure: spinal cord stimulator trial with two percutaneous electrode arrays.", {"63650": 2}),
     ("Procedure: trigger point injections in the trapezius, rhomboid and levator scapulae muscles.", {"20553": 1}),
     ("Procedure: trigger point injection of the left trapezius.", {"20552": 1}),
+    # the discectomy that prepares a disc space for fusion or a disc replacement is part of that code
+    ("Procedure: anterior lumbar interbody fusion L5-S1 with discectomy and a PEEK cage.", {"22558": 1, "22853": 1}),
+    ("Procedure: C6-C7 anterior cervical discectomy with total disc arthroplasty and bilateral foraminotomies.",
+     {"22856": 1}),
+    # corpectomy: the arthrodesis across one defect is one unit; the cage in the defect is 22854
+    ("Procedure: C5 corpectomy with anterior interbody arthrodesis C4-C5 and C5-C6, an expandable cage and an "
+     "anterior plate C4 to C6.", {"63081": 1, "22554-51": 1, "22854": 1, "22845": 1}),
+    # through the pedicle: 63055 thoracic, not a lumbar laminotomy
+    ("Procedure: right T8-T9 transpedicular approach with thoracic discectomy.", {"63055": 1}),
+    ("Procedure: right T7-T8 hemilaminotomy and discectomy.", {"63046": 1}),
+    # deformity: osteotomies by segment, pelvic fixation beyond the sacrum
+    ("PROCEDURES:\n1. Pedicle subtraction osteotomy L3.\n2. Posterior spinal arthrodesis for scoliosis T10 to S1.\n"
+     "3. Pedicle screw instrumentation T10 to S1 with iliac screws.",
+     {"22207": 1, "22802-51": 1, "22843": 1, "22848": 1}),
+    ("Indications: cervical myelopathy; mild kyphosis on imaging.\nProcedure: posterior cervical laminectomy and "
+     "fusion C3-C6.",
+     {"22600": 1, "22614": 2, "63045-51": 1, "63048": 2}),
+    # laminae named one by one count one segment each
+    ("Procedure: laminectomy of C3, C4, C5 and C6.", {"63045": 1, "63048": 3}),
+    # a laminectomy away from the interbody fusion is a distinct level (XS); next to it, 63052
+    ("Procedure: L4-L5 TLIF with posterolateral fusion at L4-L5 and pedicle screws L4-L5, and laminectomy at L2-L3.",
+     {"22633": 1, "22840": 1, "63047-XS-51": 1}),
+    # screws after a lateral interbody fusion are posterior instrumentation too
+    ("Procedure: left XLIF at L3-L4 and L4-L5 with PEEK cages, and percutaneous pedicle screws L3 to L5.",
+     {"22558": 1, "22585": 1, "22853": 2, "22842": 1}),
+    # removing a construct: the solid fusion found is not a new arthrodesis
+    ("Procedure: removal of posterior segmental instrumentation L4-S1. The fusion was solid.", {"22852": 1}),
+    # SI joint lateral branch ablation; cervical "RF ablation"; foramina named by their nerve roots
+    ("Procedure: bilateral sacroiliac joint lateral branch radiofrequency ablation under fluoroscopy.",
+     {"64625-50": 1}),
+    ("Procedure: right C5, C6 and C7 medial branch RF ablation under fluoroscopy.", {"64633-RT": 1, "64634-RT": 1}),
+    ("Procedure: bilateral L5 and S1 transforaminal epidural steroid injections under fluoroscopy.",
+     {"64483-50": 1, "64484-50": 1}),
+    # discography: the injection per level and, in a facility, the professional reading per level
+    ("Procedure: lumbar discography at L3-L4, L4-L5 and L5-S1 under fluoroscopy.", {"62290": 3, "72295-26": 3}),
+    # growth factor and marrow graft
+    ("Procedure: L5-S1 ALIF with a PEEK cage and rhBMP-2.", {"22558": 1, "22853": 1, "20930": 1}),
+    ("Procedure: posterolateral fusion L4-L5 with pedicle screws L4-L5 and bone marrow aspirate from the iliac crest.",
+     {"22612": 1, "22840": 1, "20939": 1}),
 ])
 def test_each_rule(text, expected):
     assert cpt_of(text) == Counter(expected)
@@ -145,6 +184,10 @@ END_TO_END = {
     "tlif_two_level_no_fusion_negated.txt": {"22630": 1, "22632": 1, "22853": 2, "22842": 1, "20936": 1},
     "scs_single_lead.txt": {"63650": 1},
     "nothing_billable.txt": {},
+    # raw speech-to-text: spoken punctuation and headers, levels as "L4 5" and "C 5-6"
+    "spoken_tlif_with_distinct_laminectomy.txt": {"22633": 1, "22840": 1, "22853": 1, "63047-XS-51": 1, "20930": 1,
+                                                  "20936": 1},
+    "spoken_cervical_foraminotomy.txt": {"63020": 1},
 }
 
 
@@ -155,6 +198,33 @@ def test_whole_dictations(name):
     assert codes == Counter(END_TO_END[name])
     for line in result.lines:
         assert line.rationale and line.evidence and 0 < line.confidence <= 1
+
+
+def test_spoken_punctuation_keeps_every_offset_of_the_transcript():
+    from billing.note import spoken_to_written
+
+    said = "pre op diagnosis L4 5 stenosis period post op diagnosis same period new paragraph procedure was a " \
+           "laminectomy period in the postoperative period she walked"
+    written = spoken_to_written(said)
+    assert len(written) == len(said)
+    assert written.count(".") == 3 and "postoperative period she" in written
+    result = code_note(said)
+    assert [line.cpt for line in result.lines] == ["63047"]
+    evidence = result.lines[0].evidence[0]
+    assert said[evidence.start:evidence.end].startswith("a laminectomy")
+
+
+def test_the_co_surgeon_modifier_goes_on_the_shared_primary_only():
+    result = code_note("Co-surgeons: vascular surgery performed the exposure. Procedure: L5-S1 anterior lumbar "
+                       "interbody fusion with a PEEK cage.")
+    assert {line.cpt: line.modifiers for line in result.lines} == {"22558": ["62"], "22853": []}
+
+
+def test_an_add_on_without_its_primary_is_left_off_with_a_finding():
+    result = code_note("Procedure: L4-L5 interlaminar epidural steroid injection under fluoroscopy. Navigation was "
+                       "used.")
+    assert [line.cpt for line in result.lines] == ["62323"]
+    assert any(f.rule == "PX-ADDON-NO-PRIMARY" and "61783" in f.message for f in result.findings)
 
 
 def test_a_side_that_changes_between_list_and_description_is_flagged():
