@@ -7,6 +7,7 @@ claim and `GET /claims/<id>.json` will return the same shape.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
@@ -31,7 +32,9 @@ class PayerInfo:
 
 def claim_json(result: CodingResult, *, transcript: str, context: CodingContext, patient: PatientInfo | None = None,
                payer: PayerInfo | None = None, claim_id: str | None = None,
-               charges: dict[str, Decimal] | None = None) -> dict:
+               price: Callable[[str, list[str]], Decimal | None] | None = None) -> dict:
+    """The claim JSON of DESIGN.md. `price(code, modifiers)` is the charge per unit (the practice's fee
+    schedule on the date of service, billing.selectors.FeeTable.charge); lines it cannot price say "0.00"."""
     patient = patient or PatientInfo()
     payer = payer or PayerInfo()
     dos = (context.date_of_service or date.today()).isoformat()
@@ -43,7 +46,8 @@ def claim_json(result: CodingResult, *, transcript: str, context: CodingContext,
     ]
     lines = []
     for line in result.lines:
-        charge = (charges or {}).get(line.cpt, Decimal("0.00")) * line.units
+        per_unit = price(line.cpt, list(line.modifiers)) if price else None
+        charge = (per_unit if per_unit is not None else Decimal("0.00")) * line.units
         catalogued = cpt.get(line.cpt)
         entry = {
             "cpt": line.cpt, "description": catalogued.descriptor if catalogued else "",
