@@ -226,6 +226,11 @@ def _without_fusion_preparation(facts: list[ProcedureFact], text: str) -> list[P
         if (fact.kind in ("laminotomy", "decompression") and listed & _INCLUDES_DECOMPRESSION
                 and not re.search(r"\bposterior", statement, re.IGNORECASE)):
             continue
+        if fact.kind == "laminotomy" and "posterior_interbody" in listed:
+            # 22630/22633 include the laminotomy, facetectomy and discectomy at their interspaces.
+            fused = {i for f in facts if f.kind == "posterior_interbody" for i in f.interspaces}
+            if not fact.interspaces or set(fact.interspaces) <= fused:
+                continue
         if fact.kind == "anterior_discectomy" and "cervical_arthroplasty" in listed:
             continue  # 22856/22858 include the discectomy that prepares the disc space
         if (fact.kind in ("laminectomy", "decompression") and not fact.from_statement
@@ -355,6 +360,11 @@ def code_procedures(reading: ProcedureReading, note: Note, context: CodingContex
     return lines, findings
 
 
+def _primaries_text(primaries: tuple[str, ...]) -> str:
+    shown = ", ".join(primaries[:8])
+    return f"its primaries include {shown}{' and others' if len(primaries) > 8 else ''}"
+
+
 def _with_primaries_only(lines: list[ServiceLine], findings: list[Finding]) -> list[ServiceLine]:
     """An add-on code is billed only with one of its primary codes on the same claim (CPT; NCCI add-on edits)."""
     codes = {line.cpt for line in lines}
@@ -363,8 +373,9 @@ def _with_primaries_only(lines: list[ServiceLine], findings: list[Finding]) -> l
         entry = cpt.get(line.cpt)
         if entry and entry.add_on and entry.primaries and not codes & set(entry.primaries):
             findings.append(Finding("PX-ADDON-NO-PRIMARY", "warning",
-                                    f"{line.cpt} is documented but is an add-on code and none of its primary codes is "
-                                    "on this claim; it was left off. Check the note for the primary procedure.",
+                                    f"{line.cpt} is documented, but it is an add-on code that is reported only with "
+                                    "certain primary procedures and none of them is on this claim, so it was left off "
+                                    f"({_primaries_text(entry.primaries)}).",
                                     evidence=tuple(line.evidence[:1])))
             continue
         kept.append(line)
@@ -540,8 +551,14 @@ def _code_decompressions(facts: dict[str, ProcedureFact], lines: list[ServiceLin
             lami = _merge([lami, lamino])
             lamino = None
 
-    distinct = [i for i in (lami.interspaces if lami else []) if i.name not in interbody_spaces
-                and not _adjacent(i.name, interbody_spaces)]
+    # 63052/63053 are for decompression at the interbody fusion's own interspaces; any other level, even the
+    # next one up, is a laminectomy of its own.
+    distinct = [i for i in (lami.interspaces if lami else []) if i.name not in interbody_spaces]
+    if lami and not lami.interspaces and lami.vertebrae and interbody_spaces:
+        # "Laminectomy of L3" beside an L4-L5 fusion: the lamina of a vertebra outside the fused interspaces.
+        fused_vertebrae = {v for name in interbody_spaces for v in re.findall(r"[CTLS]\d{1,2}", name)}
+        outside = sorted(v for v in set(lami.vertebrae) if v.name not in fused_vertebrae)
+        distinct = [lv.Interspace(v, v.next()) for v in outside if v.next() is not None]
     if lami and (fusion_codes & {"22630", "22633"}) and interbody_spaces and distinct:
         # A laminectomy at levels away from the interbody fusion is a separate procedure at a distinct level:
         # 63045-63048 with XS (NCCI pairs 63047 with 22633; the distinct-level modifier lets it pay).
@@ -592,15 +609,15 @@ def _code_decompressions(facts: dict[str, ProcedureFact], lines: list[ServiceLin
                                       "Thoracic laminectomy with decompression", "segment")
         primary = "63020" if region == "cervical" else "63030"
         count = _count_units(lamino, "interspace")
-        out += _primary_and_addon(primary, "63035", count, lamino,
+        made = _primary_and_addon(primary, "63035", count, lamino,
                                   "Laminotomy with decompression of nerve root(s) and/or discectomy", "interspace")
+        if lamino.laterality == "bilateral":
+            # Both sides of the same interspace: modifier 50 (the codes' bilateral indicator is 1).
+            for line in made:
+                line.modifiers.append("50")
+                line.rationale += " Both sides: modifier 50."
+        out += made
     return out
-
-
-def _adjacent(name: str, spaces: set[str]) -> bool:
-    """Whether interspace `name` shares a vertebra with one of `spaces` (decompression next to the fusion)."""
-    ends = set(re.findall(r"[CTLS]\d{1,2}", name))
-    return any(ends & set(re.findall(r"[CTLS]\d{1,2}", other)) for other in spaces)
 
 
 def _vertebrae_of(fact: ProcedureFact | None) -> list[lv.Vertebra]:
@@ -708,7 +725,7 @@ _GRAFT_RULES: list[tuple[str, str, str]] = [
     ("20938", r"(?:structural|tricortical|bicortical)\s+(?:iliac\s+crest\s+)?autograft"
               r"|tricortical\s+(?:iliac\s+crest\s+)?(?:bone\s+)?graft", "Structural autograft through a separate incision"),
     ("20937", r"iliac\s+crest\s+(?:bone\s+)?(?:autograft|graft|harvest|bone)|autograft\s+(?:was\s+)?harvested\s+from\s+the\s+"
-              r"(?:left|right)?\s*(?:posterior\s+|anterior\s+)?iliac|separate\s+(?:fascial\s+)?incision[^.]{0,60}?graft",
+              r"(?:left|right)?\s*(?:posterior\s+|anterior\s+)?iliac|separate\s+(?:fascial\s+)?incision(?:(?!\blocal\b)[^.]){0,60}?graft",
      "Morselized autograft through a separate incision"),
     ("20931", r"structural\s+allograft|allograft\s+(?:bone\s+)?(?:spacers?|wedges?|rings?|blocks?|dowels?)|"
               r"(?:cortical|cortico-?\s?cancellous|cortical\s+cancellous|fibular?|tricortical|machined|lordotic|bone[- ]bank)"
@@ -723,7 +740,10 @@ _GRAFT_RULES: list[tuple[str, str, str]] = [
               r"|morcell?ized\s+(?:rib\s+)?autograft|(?:rib|spinous\s+process|laminectomy|lamina|osteophyte)s?\s+(?:bone\s+)?"
               r"(?:was|were)?\s*(?:used\s+as\s+)?(?:auto)?graft|autograft\s+(?:from|obtained\s+from)\s+the\s+"
               r"(?:decompression|laminectomy|spinous|lamina|osteophyte|vertebral|rib)|osteophytes?[^.]{0,60}?(?:graft|packed)"
-              r"|vertebral[- ]body\s+bone|autologous\s+(?:bone|vertebral)|patient'?s\s+own\s+bone|\bautograft\b",
+              r"|vertebral[- ]body\s+bone|autologous\s+(?:bone|vertebral)|patient'?s\s+own\s+bone|\bautograft\b"
+              r"|bone\s+(?:removed|obtained|harvested|saved)\s+(?:during|from|in)\s+the\s+(?:decompression|laminectom\w+|"
+              r"dis[ck]ectom\w+|facetectom\w+|osteotom\w+)|(?:laminectomy|decompression|facetectomy)\s+bone\s+was\s+"
+              r"(?:saved|morcell?ized|used|kept)",
      "Local autograft from the same incision"),
     # A bare "allograft": structural in a disc space (ACDF), morselized on the posterolateral gutters; only
     # counted when no typed allograft above already covers it.
@@ -837,6 +857,11 @@ def _code_injections(facts: dict[str, ProcedureFact], reading: ProcedureReading,
         codes = ("64490", "64491", "64492") if cervical else ("64493", "64494", "64495")
         out += _per_level_family(facet, codes, max(len(joints), 1), joints,
                                  "Facet joint injection / medial branch block with imaging", "joint")
+    occipital = facts.pop("occipital_block", None)
+    if occipital:
+        out.append(ServiceLine("64405", modifiers=_side_modifiers(occipital), evidence=occipital.evidence,
+                               region="cervical", rationale="Greater occipital nerve injection"
+                               f"{', ' + occipital.laterality if occipital.laterality else ''}."))
     si_injection = facts.pop("si_injection", None)
     if si_injection:
         # CPT: 27096 needs imaging guidance; without it the injection is reported as 20552.

@@ -22,18 +22,25 @@ SECTION_HEADERS: dict[str, tuple[str, ...]] = {
     "preoperative_diagnosis": (
         "preoperative diagnosis", "preoperative diagnoses", "pre-operative diagnosis", "pre-operative diagnoses",
         "preop diagnosis", "pre-procedure diagnosis", "preprocedure diagnosis", "preprocedural diagnosis",
+        "pre-op dx", "preop dx", "pre op dx", "pre-procedure dx", "pre-op diagnosis", "pre op diagnosis",
     ),
     "postoperative_diagnosis": (
         "postoperative diagnosis", "postoperative diagnoses", "post-operative diagnosis",
         "post-operative diagnoses", "postop diagnosis", "post-procedure diagnosis", "postprocedure diagnosis",
-        "postprocedural diagnosis",
+        "postprocedural diagnosis", "post-op dx", "postop dx", "post op dx", "post-procedure dx",
+        "post-op diagnosis", "post op diagnosis",
+        # "Pre/post dx: ..." names one diagnosis for both: the postoperative one is what is coded.
+        "pre/post dx", "pre/postop dx", "pre/post-op dx", "pre/post op dx", "pre/postoperative diagnosis",
+        "pre- and postoperative diagnosis", "pre and postoperative diagnosis", "preoperative and postoperative diagnosis",
+        "pre/post diagnosis",
     ),
-    "diagnosis": ("diagnosis", "diagnoses", "indication diagnosis", "procedure diagnosis", "procedure diagnoses",
+    "diagnosis": ("diagnosis", "diagnoses", "dx", "dxs", "indication diagnosis", "procedure diagnosis", "procedure diagnoses",
                   "procedural diagnosis", "procedural diagnoses"),
     "procedure": (
         "procedure", "procedures", "procedure performed", "procedures performed", "operation",
         "operations", "operation performed", "operations performed", "name of procedure",
         "title of procedure", "title of operation", "name of operation", "surgery", "surgical procedure",
+        "proc", "procs", "procedure done", "procedures done", "performed", "procedure(s) performed",
     ),
     "indications": (
         "indication", "indications", "indications for procedure", "indications for surgery",
@@ -44,7 +51,7 @@ SECTION_HEADERS: dict[str, tuple[str, ...]] = {
     "description": (
         "description of procedure", "description of the procedure", "description of operation",
         "procedure in detail", "details of procedure", "details of the procedure", "operative technique",
-        "technique", "operative procedure", "description", "procedure description", "operative note",
+        "technique", "tech", "operative procedure", "description", "procedure description", "operative note",
         "procedure note", "operative report", "narrative", "summary of procedure", "summary of surgery",
         "summary of surgery in detail", "surgery in detail", "procedure details", "procedure in detail",
         "operative description", "details of operation", "description of surgery", "procedure summary",
@@ -56,7 +63,8 @@ SECTION_HEADERS: dict[str, tuple[str, ...]] = {
     "specimens": ("specimens", "specimen"),
     "other": (
         "surgeon", "assistant", "assistants", "attending", "drains", "fluids", "disposition",
-        "condition", "plan", "medications", "medication", "consent", "position", "preparation",
+        "condition", "plan", "planned", "medications", "medication", "consent", "position", "preparation",
+        "anes", "meds", "disposition/plan", "follow-up", "f/u",
     ),
 }
 _PHRASE_TO_SECTION = {phrase: name for name, phrases in SECTION_HEADERS.items() for phrase in phrases}

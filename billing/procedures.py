@@ -48,7 +48,8 @@ TRIGGERS: list[tuple[str, str]] = [
                             r"|posterior\s+(?:lumbar\s+)?interbody\s+(?:fusion|arthrodesis)"),
     ("anterior_interbody", r"\bA\.?L\.?I\.?F\.?s?\b|\b[XDO]LIF\b|\bLLIF\b"
                            r"|(?:anterior|lateral|oblique|direct\s+lateral|extreme\s+lateral|anterolateral)"
-                           r"\s+(?:lumbar\s+|thoracic\s+|retroperitoneal\s+)?interbody\s+(?:fusion|arthrodesis)"),
+                           r"\s+(?:(?:lumbar|thoracic|retroperitoneal|transpsoas|trans-psoas|prepsoas|pre-psoas|"
+                           r"antepsoas)\s+)*interbody\s+(?:fusion|arthrodesis)"),
     ("anterior_fusion", r"anterior\s+(?:spin(?:e|al)\s+|thoracolumbar\s+|lumbar\s+|thoracic\s+|cervical\s+)?"
                         r"(?:fusion|arthrodesis)"),
     ("posterolateral_fusion", r"(?:posterolateral|posterior|intertransverse|instrumented\s+posterior|posterior\s+spinal)"
@@ -110,6 +111,8 @@ TRIGGERS: list[tuple[str, str]] = [
     ("scs_lead", r"(?:spinal\s+cord\s+)?stimulator\s+(?:trial|lead|electrode)s?|(?:epidural\s+)?electrode\s+arrays?"
                  r"|percutaneous\s+(?:placement\s+of\s+)?(?:\w+\s+)?(?:leads?|electrodes?)|spinal\s+cord\s+stimulat"),
     ("scs_generator", r"(?:implantable\s+)?pulse\s+generator|\bIPG\b|neurostimulator\s+generator"),
+    ("occipital_block", r"(?:greater\s+|lesser\s+)?occipital\s+nerve\s+(?:blocks?|injections?)|\bGONB?s?\b"
+                        r"|occipital\s+(?:nerve\s+)?blocks?"),
     ("trigger_point", r"trigger\s+points?(?:\s+injections?)?|\bTPIs?\b"),
     # Generic words last: they only name what no specific phrase above has claimed.
     ("interbody_fusion", r"interbody\s+(?:fusion|arthrodesis)"),
@@ -230,9 +233,18 @@ def region_of_levels(interspaces: list[lv.Interspace], vertebrae: list[lv.Verteb
     return None
 
 
+# Clinic shorthand: "b/l", "bilat", "L>R", "lt", "rt", and a lone capital L or R before a level or a procedure
+# ("L L5-S1 TFESI", "R C5-6 MBB"); "L5" and "L>R" are not sides of one.
+_SIDE_SHORT = re.compile(
+    r"(?P<bilateral>\b(?i:b/l|bilat)\b|\b[LR]\s*>\s*[LR]\b)|(?P<left>\b(?i:lt)\b\.?|(?<![\w/>-])L(?=\s+(?:[CTLS]\d|side|"
+    r"sided|[a-z]{3,}|[A-Z]{3,})))|(?P<right>\b(?i:rt)\b\.?|(?<![\w/>-])R(?=\s+(?:[CTLS]\d|side|sided|[a-z]{3,}|[A-Z]{3,})))",
+)
+
+
 def _side(text: str) -> str | None:
     sides = {m.group(1).lower().split("-")[0].replace("bilaterally", "bilateral").replace("both sides", "bilateral")
              for m in _SIDE.finditer(text)}
+    sides.update(match.lastgroup for match in _SIDE_SHORT.finditer(text))
     if "bilateral" in sides or {"left", "right"} <= sides:
         return "bilateral"
     if sides:

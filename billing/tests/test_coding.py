@@ -95,6 +95,20 @@ def cpt_of(text: str, **context) -> Counter:
      {"64483-50": 1, "64484-50": 1}),
     # discography: the injection per level and, in a facility, the professional reading per level
     ("Procedure: lumbar discography at L3-L4, L4-L5 and L5-S1 under fluoroscopy.", {"62290": 3, "72295-26": 3}),
+    # clinic shorthand for sides and headers
+    ("Proc: b/l L3-4 and L4-5 MBB under fluoro.", {"64493-50": 1, "64494-50": 1}),
+    ("Planned: L L5-S1 + L S1 TFESI.\nPerformed: L L5-S1 TFESI only, under fluoro.", {"64483-LT": 1}),
+    ("Proc: R C5-6 & C6-7 facet RFA under fluoro.", {"64633-RT": 1, "64634-RT": 1}),
+    ("Proc: b/l greater occipital nerve blocks.", {"64405-50": 1}),
+    ("Proc: b/l L4-5 laminotomies + microdiscectomy.", {"63030-50": 1}),
+    ("Pre/post dx: painful hardware; s/p L3-L5 instrumented posterolateral fusion.\nProc: removal of posterior "
+     "segmental instrumentation L3-L5. Exploration of fusion L3-L5.", {"22852": 1}),
+    # the laminotomy of a PLIF's own interspaces is part of it; a lateral transpsoas fusion is anterior
+    ("Procedure: PLIF L4-L5 and L5-S1 with bilateral laminotomies at L4-L5 and L5-S1, PEEK cages and pedicle "
+     "screws L4 to S1.", {"22630": 1, "22632": 1, "22853": 2, "22842": 1}),
+    ("Proc: L lateral transpsoas interbody fusion L3-4 + L4-5 with PEEK cages.", {"22558": 1, "22585": 1, "22853": 2}),
+    ("Procedure: TLIF with posterolateral fusion L4-L5, pedicle screws L4-L5; laminectomy of L3 for stenosis.",
+     {"22633": 1, "22840": 1, "63047-XS-51": 1}),
     # growth factor and marrow graft
     ("Procedure: L5-S1 ALIF with a PEEK cage and rhBMP-2.", {"22558": 1, "22853": 1, "20930": 1}),
     ("Procedure: posterolateral fusion L4-L5 with pedicle screws L4-L5 and bone marrow aspirate from the iliac crest.",
