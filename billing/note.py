@@ -31,11 +31,11 @@ SECTION_HEADERS: dict[str, tuple[str, ...]] = {
         "post-op diagnosis", "post op diagnosis",
         # "Pre/post dx: ..." names one diagnosis for both: the postoperative one is what is coded.
         "pre/post dx", "pre/postop dx", "pre/post-op dx", "pre/post op dx", "pre/postoperative diagnosis",
-        "pre- and postoperative diagnosis", "pre and postoperative diagnosis", "preoperative and postoperative diagnosis",
-        "pre/post diagnosis",
+        "pre- and postoperative diagnosis", "pre and postoperative diagnosis",
+        "preoperative and postoperative diagnosis", "pre/post diagnosis",
     ),
-    "diagnosis": ("diagnosis", "diagnoses", "dx", "dxs", "indication diagnosis", "procedure diagnosis", "procedure diagnoses",
-                  "procedural diagnosis", "procedural diagnoses"),
+    "diagnosis": ("diagnosis", "diagnoses", "dx", "dxs", "indication diagnosis", "procedure diagnosis",
+                  "procedure diagnoses", "procedural diagnosis", "procedural diagnoses"),
     "procedure": (
         "procedure", "procedures", "procedure performed", "procedures performed", "operation",
         "operations", "operation performed", "operations performed", "name of procedure",
