@@ -1,8 +1,10 @@
 """ICD-10-CM diagnosis coding for spine surgery and pain procedure notes, read the way a coder reads them.
 
 1. Where the diagnosis is: the postoperative diagnosis ("same"/"as above" sends us to the preoperative one),
-   else the preoperative diagnosis, else a "Diagnosis:"/"Assessment:" block, else the indication or
-   clinical note. The indication also adds specificity the diagnosis line leaves out (a level, "with
+   else the preoperative diagnosis, else a "Diagnosis:"/"Dx:"/"Assessment:" block, else the indication or
+   clinical note, else the first sentences of the opening that name a condition. Headers said without a colon
+   in a transcript ("pre op diagnosis ...", "post op diagnosis same", "diagnosis ...") count like typed ones.
+   The indication also adds specificity the diagnosis line leaves out (a level, "with
    radiculopathy") and gives the definitive diagnosis when the diagnosis line only names a symptom
    (Official Guidelines I.B.4-5, IV.D: code the definitive diagnosis, not its routine symptoms).
 2. What it says: each statement (list item, line, sentence) is scanned for condition phrases (`CONDITIONS`),
@@ -32,7 +34,7 @@ from datetime import date
 
 from billing import icd
 from billing.levels import LevelMention, find_levels
-from billing.note import Context, Note, assess
+from billing.note import Context, Note, assess, split_sentences
 from billing.results import DiagnosisCode, DiagnosisResult, Evidence, Finding
 
 GUIDELINES = "ICD-10-CM Official Guidelines for Coding and Reporting FY2026"
@@ -41,6 +43,10 @@ GUIDELINES = "ICD-10-CM Official Guidelines for Coding and Reporting FY2026"
 
 _REGION_ADJ = r"(?:(?:cervical|thoracic|lumbar|lumbosacral|intervertebral|spinal)\s+)?"
 _DISC = r"(?:disc|disk)s?"
+# A shared head noun: "back and leg pain" is back pain and leg pain. Matches "back" only, so that "leg pain"
+# is read as a condition of its own.
+_AND_LEG_PAIN = (r"(?=\s+(?:and|&|/|plus)\s+(?:(?:bilateral|left|right|radiating|buttock|and)\s+)*"
+                 r"(?:leg|legs|lower\s+extremity)\s+pain\b)")
 
 # kind -> phrases (case-insensitive). The kinds are what the code tables below are keyed on.
 CONDITIONS: dict[str, str] = {
@@ -64,13 +70,16 @@ CONDITIONS: dict[str, str] = {
     "stenosis": (
         r"\b(?:(?:spinal|canal|central|foraminal|neuroforaminal|neural\s+foraminal|lateral\s+recess|subarticular)"
         r"\s+(?:canal\s+)?)*stenos[ie]s\b|\b(?:neuro)?foraminal\s+narrowing\b|\bcanal\s+narrowing\b"
+        r"|\bLSS\b"  # lumbar spinal stenosis
     ),
     "spondylolisthesis": r"\b(?:spondylolisthesis|anterolisthesis|retrolisthesis)\b",
     "spondylolysis": r"\bspondylolys[ie]s\b|\bpars\s+(?:interarticularis\s+)?(?:defects?|fractures?)\b",
     "spondylosis": (
         r"\bspondylos[ie]s\b|\bspondylotic\b"
-        r"|\b(?:osteoarthritis|arthritis|degenerative\s+joint\s+disease|DJD|arthrosis)\s+of\s+the\s+"
+        r"|\b(?:osteoarthritis|arthritis|degenerative\s+joint\s+disease|DJD|arthrosis|OA)\s+(?:of\s+)?(?:the\s+)?"
         r"(?:(?:cervical|thoracic|lumbar|lumbosacral)\s+)?spine\b"
+        r"|\b(?:cervical|thoracic|lumbar|lumbosacral)\s+(?:spine\s+)?(?:osteoarthritis|degenerative\s+joint\s+disease"
+        r"|DJD|arthrosis)\b"
         r"|\buncovertebral\s+(?:joint\s+)?(?:arthropathy|arthrosis|hypertrophy|spurring|osteophytes?)\b"
     ),
     # Category M47 "includes: degeneration of facet joints" -> spondylosis without myelopathy/radiculopathy.
@@ -86,20 +95,22 @@ CONDITIONS: dict[str, str] = {
     "facet_syndrome": r"\bfacet(?:\s+joint)?\s+(?:syndrome|pain)\b|\bfacetogenic\s+(?:pain|syndrome)\b"
                       r"|\bfacet[- ]mediated\s+pain\b",
     "radiculopathy": (
-        r"\bradiculopath(?:y|ies)\b|\bradiculitis\b|\bradicular\s+(?:pain|symptoms|syndrome|complaints)\b"
+        r"\bradiculopath(?:y|ies)\b|\bradiculitis\b|\bradic\b|\bradicular\s+(?:pain|symptoms|syndrome|complaints)\b"
         r"|\bnerve\s+root\s+(?:compression|impingement|irritation)\b|\bbrachial\s+neuritis\b|\bpinched\s+nerve\b"
     ),
     "myelopathy": r"\bmyelopath(?:y|ies)\b|\bmyelomalacia\b",
     "cord_compression": r"\b(?:spinal\s+)?cord\s+compression\b|\bcompression\s+of\s+the\s+(?:spinal\s+)?cord\b",
-    "neurogenic_claudication": r"\b(?:neurogenic|spinal|pseudo)[- ]?claudication\b",
+    "neurogenic_claudication": r"\b(?:neurogenic|spinal|pseudo)[- ]?claudication\b"
+                               r"|(?:(?<=\bw/\s)|(?<=\bwith\s))(?-i:NC)\b",  # "LSS w/ NC"
     "sciatica": r"\bsciatica\b",
     "neck_pain": r"\bneck\s+pain\b|\bcervicalgia\b|\bcervical\s+(?:spine\s+)?pain\b|\bpain\s+in\s+the\s+neck\b",
     "low_back_pain": (
         r"\blow(?:er)?\s+back\s+(?:pain|syndrome)\b|\blumbago\b|\bLBP\b|\blumbar\s+(?:spine\s+|back\s+)?pain\b"
         r"|\bpain\s+in\s+the\s+(?:low(?:er)?\s+back|lumbar\s+(?:spine|region))\b"
         r"|\b(?:discogenic|axial|mechanical|vertebrogenic)\s+(?:low\s+)?back\s+pain\b"
+        r"|\blow(?:er)?\s+back" + _AND_LEG_PAIN
     ),
-    "back_pain": r"\bback\s*(?:pain|ache)\b|\bdorsalgia\b",
+    "back_pain": r"\bback\s*(?:pain|ache)\b|\bdorsalgia\b|\bback" + _AND_LEG_PAIN,
     "thoracic_pain": r"\b(?:thoracic|mid|upper)[- ](?:spine\s+|back\s+)?pain\b|\bmid[- ]?back\s+pain\b"
                      r"|\bpain\s+in\s+(?:the\s+)?thoracic\s+spine\b",
     "leg_pain": (
@@ -113,26 +124,56 @@ CONDITIONS: dict[str, str] = {
         r"|\b(?:referr(?:ing|ed)|radiat(?:ing|es|ed)|shooting|going|travel+ing)\s+(?:(?:down|into|to|in)\s+)+"
         r"(?:the\s+|both\s+|his\s+|her\s+)?(?:(?:left|right|bilateral)\s+)?(?:arm|arms|upper\s+extremit(?:y|ies))\b"
     ),
-    "sacroiliitis": r"\bsacroil(?:i)?itis\b|\b(?:sacroiliac|SI)\s+joint\s+(?:arthritis|arthropathy|osteoarthritis"
-                    r"|inflammation|arthrosis)\b",
-    "si_instability": r"\b(?:sacroiliac|SI)\s+joint\s+instability\b",
+    "sacroiliitis": r"\bsacroil(?:i)?itis\b|\b(?:(?:sacroiliac|SI)\s+joint|SIJ)\s+(?:arthritis|arthropathy"
+                    r"|osteoarthritis|inflammation|arthrosis)\b",
+    "si_instability": r"\b(?:(?:sacroiliac|SI)\s+joint|SIJ)\s+instability\b",
     # Index: Pain, sacroiliac -> M53.3 (sacrococcygeal disorders NEC), which also holds coccygodynia.
-    "si_joint_pain": r"\b(?:sacroiliac|SI)\s+(?:joint\s+)?(?:dysfunction|pain|syndrome|derangement|disorder)\b"
+    "si_joint_pain": r"\b(?:sacroiliac|SI|SIJ)\s+(?:joint\s+)?(?:dysfunction|pain|syndrome|derangement|disorder)\b"
                      r"|\bcoccy(?:go)?dynia\b",
     "postlaminectomy": r"\bpost[- ]?laminectomy\s+(?:pain\s+)?syndrome\b|\bfailed\s+(?:back|neck|spine|spinal)"
                        r"\s+(?:surgery\s+)?syndrome\b|\bFBSS\b|\bfailed\s+back\b",
     "pseudarthrosis": r"\bpseudo?arthros[ie]s\b|\bfailed\s+(?:spinal\s+)?fusion\b"
                       r"|\bnon-?union\s+of\s+(?:the\s+)?(?:prior\s+)?(?:spinal\s+)?fusion\b",
-    "fracture": r"\bfractures?\b|\bvertebral\s+(?:body\s+)?collapse\b|\bcollapsed\s+vertebra(?:e|l\s+body)?\b",
+    "fracture": r"\bfractures?\b|\bfxs?\b|\bvertebral\s+(?:body\s+)?collapse\b|\bcollapsed\s+vertebra(?:e|l\s+body)?\b",
     "scoliosis": r"\b(?:kypho)?scolios[ie]s\b|\bscoliotic\s+(?:curve|deformity)\b",
-    "kyphosis": r"\bkyphos[ie]s\b|\bkyphotic\s+deformity\b|\bflat\s*back\s+(?:syndrome|deformity)\b"
+    "kyphosis": r"\bkyphos[ie]s\b|\bkyphotic\s+deformity\b|\bflat\s*back\s+(?:syndrome|deformity)\b|\bflatback\b"
                 r"|\bScheuermann'?s?\s+(?:disease|kyphosis)\b",
     # M79.1 Myalgia, inclusion term "Myofascial pain syndrome"; the index sends it to M79.18.
     "myofascial_pain": r"\bmyofascial\s+(?:pain(?:\s+syndrome)?|syndrome|dysfunction)\b",
+    # M79.1- Myalgia by site (M79.11 mastication, M79.12 auxiliary muscles of head and neck, M79.18 other).
+    "myalgia": r"\bmyalgias?\b",
     "cervical_dystonia": r"\bcervical\s+dystonia\b|\bspasmodic\s+torticollis\b",
     "torticollis": r"\btorticollis\b",
     "occipital_neuralgia": r"\boccipital\s+neuralgia\b",
     "cervicogenic_headache": r"\bcervicogenic\s+headaches?\b",
+    # T84.84- Pain due to internal orthopedic prosthetic devices, implants and grafts (index: Complication,
+    # internal orthopedic device, pain). Removal or revision for it is active treatment (7th character A).
+    "painful_hardware": (
+        r"\b(?:painful|symptomatic)\s+(?:retained\s+)?(?:(?:posterior|anterior|spinal|spine|lumbar|cervical|thoracic"
+        r"|pedicle|segmental|orthopedic)\s+)*(?:hardware|instrumentation|implants?|screws?|rods?|plates?)\b"
+        r"|\bpain\s+(?:due\s+to|from|related\s+to|caused\s+by|secondary\s+to)\s+(?:the\s+)?(?:retained\s+)?"
+        r"(?:spinal\s+)?(?:hardware|instrumentation|implants?)\b|\bhardware[- ](?:related\s+)?pain\b"
+    ),
+    # T84.21-/T84.22-/T84.29- mechanical complication of an internal fixation device of vertebrae (index:
+    # Complication, fixation device, internal, vertebrae, breakdown / displacement / specified NEC).
+    "hardware_failure": (
+        r"\b(?:broken|fractured|failed|loose|loosened|displaced|migrated|malpositioned|backed[- ]out|pulled[- ]out)"
+        r"\s+(?:(?:pedicle|spinal|posterior|anterior|lumbar|cervical|thoracic|iliac|S2AI|interbody"
+        r"|[CTLS]\d{1,2}(?:-[CTLS]?\d{1,2})?)\s+)*(?:hardware|instrumentation|screws?|rods?|plates?|cages?|construct)\b"
+        r"|\b(?:hardware|instrumentation|screw|rod|plate|cage|construct)\s+(?:failure|fracture|breakage|loosening"
+        r"|migration|displacement|pull-?out|malposition|subsidence)\b"
+    ),
+    # G90.5- CRPS type I (reflex sympathetic dystrophy) by limb and side; type II is causalgia G56.4-/G57.7-.
+    "crps": (
+        r"\bcomplex\s+regional\s+pain\s+syndrome(?:\s*,?\s*(?:type\s+)?(?:I{1,2}|1|2|one|two)\b)?"
+        r"|\bCRPS(?:\s*-?\s*(?:type\s+)?(?:I{1,2}|1|2|one|two)\b)?|\breflex\s+sympathetic\s+dystrophy\b|\bRSD\b"
+        r"|\bcausalgia\b"
+    ),
+    # C90.0- multiple myeloma, C90.3- solitary plasmacytoma: the neoplasm behind a pathological vertebral
+    # fracture (M84.5- "code also underlying neoplasm").
+    "myeloma": r"\b(?:multiple|plasma\s+cell)\s+myeloma\b|\bmyeloma\b|\bplasmacytoma\b",
+    # C79.51 secondary malignant neoplasm of bone: metastases to a vertebra (the primary is left to a coder).
+    "bone_metastasis": r"\bmetasta(?:sis|ses|tic)\b",
 }
 _CONDITION_RE = {kind: re.compile(pattern, re.IGNORECASE) for kind, pattern in CONDITIONS.items()}
 
@@ -180,12 +221,13 @@ _REGION_WORDS = (
     ("sacral", r"sacrococcygeal|sacral|sacrum"),
     ("cervical", r"cervical|neck|c-spine"),
     ("thoracic", r"thoracic|t-spine|mid[- ]?back"),
-    ("lumbar", r"lumbar|low(?:er)?\s+back|l-spine|lumbago"),
+    ("lumbar", r"lumbar|low(?:er)?\s+back|l-spine|lumbago|LSS"),
 )
 _REGION_RE = re.compile("|".join(rf"(?P<{name}>\b(?:{words})\b)" for name, words in _REGION_WORDS), re.IGNORECASE)
 _VERTEBRA_REGION = {"C": "cervical", "T": "thoracic", "L": "lumbar", "S": "sacral"}
-_SIDE_RE = re.compile(r"\b(?:(?P<both>bilateral(?:ly)?|both\s+sides|(?:right|left)\s+(?:greater|worse)\s+than\s+"
-                      r"(?:right|left))|(?P<left>left)|(?P<right>right))\b", re.IGNORECASE)
+_SIDE_RE = re.compile(r"\b(?:(?P<both>bilateral(?:ly)?|bilat|b/l|both\s+sides|(?:right|left)\s+(?:greater|worse|>)\s+"
+                      r"(?:than\s+)?(?:right|left))|(?P<left>left|(?-i:[Ll]t))|(?P<right>right|(?-i:[Rr]t)))\b",
+                      re.IGNORECASE)  # "Rt"/"rt", never "RT" (radiation therapy)
 
 # ICD-10-CM 5th character for a region in the M40-M54 "site" subdivisions.
 SITE_DIGIT = {"occipito": "1", "cervical": "2", "cervicothoracic": "3", "thoracic": "4", "thoracolumbar": "5",
@@ -275,12 +317,18 @@ FRACTURE_CAUSES = (
     ("traumatic", r"traum|burst|\bchance\s+fracture|flexion[- ]distraction|\bfell\b|\bfall\b|accident|injur|\bmvc\b"),
     ("collapse", r"compression|collapse|wedg"),
 )
+# A cause the note rules out is no cause: "no fall, no trauma", "atraumatic", "non-traumatic".
+_NEGATED_CAUSE = re.compile(r"\b(?:no|not|without|denies|negative\s+for)\s+(?:\w+\s+){0,2}?(?:fall|trauma\w*|injur\w*"
+                            r"|accident)\b|\b(?:a|non-?)traum\w*", re.IGNORECASE)
+_OSTEOPOROSIS = re.compile(r"\b(?:(?:drug|steroid|glucocorticoid)[- ]induced\s+)?osteopor\w*", re.IGNORECASE)
 _OTHER_OSTEOPOROSIS = re.compile(r"drug[- ]induced|steroid[- ]induced|glucocorticoid|disuse|post[- ]?oophorectomy"
                                  r"|idiopathic\s+osteoporosis", re.IGNORECASE)
 # S22.0- thoracic vertebra 5th character (T5-T6, T7-T8, T9-T10, T11-T12 share one).
 THORACIC_FRACTURE_DIGIT = {1: "1", 2: "2", 3: "3", 4: "4", 5: "5", 6: "5", 7: "6", 8: "6", 9: "7", 10: "7",
                            11: "8", 12: "8"}
-FRACTURE_TYPE_DIGIT = (("2", r"unstable\s+burst"), ("1", r"stable\s+burst"), ("0", r"wedge|compression"),
+# Index: Fracture, vertebra, burst (stable) -> .x1, unstable -> .x2: "(stable)" is a nonessential modifier, so a
+# burst fracture not called unstable is stable.
+FRACTURE_TYPE_DIGIT = (("2", r"unstable\s+burst"), ("1", r"burst"), ("0", r"wedge|compression"),
                        ("9", r""))
 ENCOUNTERS = (("routine healing", r"subsequent|routine\s+healing|follow[- ]?up"), ("delayed healing", r"delayed"),
               ("nonunion", r"non-?union"), ("malunion", r"mal-?union"), ("sequela", r"sequela|late\s+effect"))
@@ -290,21 +338,35 @@ ENCOUNTERS = (("routine healing", r"subsequent|routine\s+healing|follow[- ]?up")
 _LABEL_START = r"(?:(?<=^)|(?<=\n)|(?<=[.;]\s)|(?<=[.;]\s\s)|(?<=[.;]))[ \t]*"
 _LABEL_END = r"[ \t]*(?:\((?:s|es)\))?[ \t]*(?::|-\s|(?=[ \t]*\n)|[ \t]+(?:is|are|was|were)\s)"
 _OP = r"[- ]?(?:operative|op|procedur(?:e|al))"
+# "Dx" is the universal abbreviation of diagnosis in terse notes ("Dx:", "Preop/postop dx:").
+_DX = r"(?:diagnos[ie]s|dx)"
 DIAGNOSIS_LABELS = (
-    ("postoperative", rf"pre{_OP}?\s*(?:and|&|/)\s*post{_OP}\s+diagnos[ie]s"),
-    ("postoperative", rf"post{_OP}\s+diagnos[ie]s"),
-    ("preoperative", rf"pre{_OP}\s+diagnos[ie]s"),
-    ("diagnosis", r"(?:final\s+|primary\s+|secondary\s+|clinical\s+|working\s+|procedure\s+)?diagnos[ie]s"
-                  r"|assessment|impression"),
+    ("postoperative", rf"pre{_OP}?\s*(?:and|&|/)\s*post{_OP}\s+{_DX}"),
+    ("postoperative", rf"post{_OP}\s+{_DX}"),
+    ("preoperative", rf"pre{_OP}\s+{_DX}"),
+    ("diagnosis", r"(?:final\s+|primary\s+|secondary\s+|clinical\s+|working\s+|procedure\s+)?" + _DX
+                  + r"|assessment|impression"),
     ("indications", r"indications?(?:\s+(?:for|of)\s+(?:the\s+)?(?:procedure|surgery|operation))?"
                     r"|reason\s+for\s+(?:the\s+)?(?:procedure|surgery|operation|visit|referral)"
-                    r"|clinical\s+(?:note|history|summary)|history\s+of\s+present\s+illness|brief\s+history"
+                    r"|clinical\s+(?:note|history|summary)|history\s+of\s+present\s+illness|HPI|brief\s+history"
                     r"|chief\s+complaint|history"),
 )
 _LABEL_RE = re.compile(
     _LABEL_START + "(?P<label>" + "|".join(f"(?P<{kind}{i}>{pattern})" for i, (kind, pattern)
                                           in enumerate(DIAGNOSIS_LABELS)) + ")" + _LABEL_END,
     re.IGNORECASE | re.MULTILINE,
+)
+# A diagnosis or indication label said at the start of a sentence, without a colon ("new paragraph diagnosis
+# pathologic fracture L2 due to multiple myeloma period", "indications he is a 45 year old with ..."): it labels
+# that one sentence.
+_SPOKEN_LABEL_RE = re.compile(
+    r"(?:(?<=^)|(?<=[\n.;]\s)|(?<=[\n.;])|(?<=\s\s))[ \t]*(?:the\s+)?(?:final\s+|primary\s+|working\s+)?"
+    r"(?:(?P<diagnosis>diagnos[ie]s|dx|impression|assessment)"
+    r"|(?P<indications>indications?(?:\s+for\s+(?:the\s+)?(?:procedure|surgery|operation))?"
+    r"|reason\s+for\s+(?:the\s+)?(?:procedure|surgery|operation)))"
+    r"\s+(?:(?:is|was|are|were)\s+)?(?:of\s+)?"
+    r"(?!(?:and|or|to|with|made|discussed|options|plan|code|codes|same|as|for|at|were|was)\b)(?=[A-Za-z])",
+    re.IGNORECASE,
 )
 # Any other "Label:" at the start of a line, or an all-capitals heading line naming a part of the note.
 _OTHER_LABEL_RE = re.compile(
@@ -313,11 +375,16 @@ _OTHER_LABEL_RE = re.compile(
     r"|HISTORY|DESCRIPTION|TECHNIQUE|SPECIMEN|IMPLANT|DRAIN|BLOOD|PLAN|SURGEON|ASSISTANT|CONSENT|DISPOSITION"
     r"|SUMMARY|DETAIL|NOTE)[A-Z0-9 ,/&()'-]*[ \t]*$"
 )
-_SAME_RE = re.compile(r"^\W*(?:same|as\s+above|unchanged|same\s+as\s+(?:above|pre[- ]?operative|preop)"
-                      r"(?:\s+diagnos[ie]s)?)\W*$", re.IGNORECASE)
+_SAME_RE = re.compile(r"^\W*(?:(?:is|was|are|were)\s+)?(?:the\s+)?(?:same|as\s+above|unchanged|same\s+as\s+(?:the\s+)?"
+                      r"(?:above|pre[- ]?op(?:erative)?)(?:\s+(?:diagnos[ie]s|dx))?)\W*$", re.IGNORECASE)
+# A dictated "post op diagnosis was the same period the procedure was ..." runs on past the word "same".
+_SAME_START_RE = re.compile(r"^\W*(?:(?:is|was|are|were)\s+)?(?:the\s+)?(?:same|as\s+above|unchanged)\b", re.IGNORECASE)
 # Sentences about consent and risks name conditions that are not the patient's ("risks include stenosis").
 _NOT_CLINICAL_RE = re.compile(r"\b(?:risks?|consent|benefits|alternatives|complications\s+(?:include|such))\b",
                               re.IGNORECASE)
+# Sections of billing.note that hold a diagnosis, by the block kind used here.
+_SECTION_KINDS = {"postoperative_diagnosis": "postoperative", "preoperative_diagnosis": "preoperative",
+                  "diagnosis": "diagnosis", "indications": "indications"}
 _SOURCE_TITLES = {"postoperative": "Postoperative diagnosis", "preoperative": "Preoperative diagnosis",
                   "diagnosis": "Diagnosis", "indications": "Indication", "preamble": "Opening statement"}
 
@@ -397,7 +464,7 @@ def _code(note: Note, findings: list[Finding]) -> list[DiagnosisCode]:
     blocks = _diagnosis_blocks(note)
     written = _codes_written(text, blocks)
     findings.extend(_code_in_text_findings(text, written))
-    masked = _mask(text, [(start, end) for start, end, _ in written])
+    masked = _expand_shorthand(_mask(text, [(start, end) for start, end, _ in written]))
     levels = find_levels(masked)
     procedure = _procedure_context(note, masked, levels)
 
@@ -413,13 +480,14 @@ def _code(note: Note, findings: list[Finding]) -> list[DiagnosisCode]:
     _enrich_from_indications(mentions, indication_mentions)
     for mention in mentions:
         _resolve_region(mention, procedure, mentions)
+    _share_regional_qualifiers(mentions)
     mentions = _merge_manifestations(mentions)
     _radiculopathy_with_spondylosis(note, masked, mentions, levels)
     findings.extend(_contradictions(mentions, procedure, text))
 
     candidates = [c for m in mentions for c in _candidates(m, masked)]
     candidates = _drop_integral_symptoms(candidates)
-    candidates = _drop_excluded(candidates, findings)
+    candidates = _drop_excluded(candidates, findings, masked)
     codes = _sequence(_to_codes(candidates, text))
     findings.extend(_unspecified_findings(candidates, text))
     if not codes:
@@ -444,7 +512,18 @@ def _diagnosis_blocks(note: Note) -> list[_Block]:
         end = min(stop for stop in stops if stop > start) if start < len(text) else start
         if text[start:end].strip():
             blocks.append(_Block(kind, start, end))
-    return blocks
+    # Headers the note reader found that carry no colon: a dictated "pre op diagnosis ... post op diagnosis
+    # same" in a raw transcript. They are read like typed ones; a typed label already read wins.
+    for section in note.sections:
+        kind = _SECTION_KINDS.get(section.name)
+        if kind and text[section.start:section.end].strip() and not any(
+                b.start <= section.start < b.end or section.start <= b.start < section.end for b in blocks):
+            blocks.append(_Block(kind, section.start, section.end))
+    for match in _SPOKEN_LABEL_RE.finditer(text):
+        sentence = next(((a, b) for a, b in note.sentences if a <= match.end() < b), None)
+        if sentence and not any(b.start <= match.end() < b.end for b in blocks):
+            blocks.append(_Block(match.lastgroup or "diagnosis", match.end(), sentence[1]))
+    return sorted(blocks, key=lambda b: b.start)
 
 
 def _choose_blocks(text: str, blocks: list[_Block]) -> tuple[list[_Block], str]:
@@ -452,7 +531,7 @@ def _choose_blocks(text: str, blocks: list[_Block]) -> tuple[list[_Block], str]:
     by_kind: dict[str, list[_Block]] = {}
     for block in blocks:
         by_kind.setdefault(block.kind, []).append(block)
-    post = [b for b in by_kind.get("postoperative", []) if not _SAME_RE.match(text[b.start:b.end])]
+    post = [b for b in by_kind.get("postoperative", []) if not _is_same(text, b)]
     if post:
         return post, "postoperative"
     for kind in ("preoperative", "diagnosis", "indications"):
@@ -461,14 +540,37 @@ def _choose_blocks(text: str, blocks: list[_Block]) -> tuple[list[_Block], str]:
     return [], ""
 
 
+def _is_same(text: str, block: _Block) -> bool:
+    """A postoperative diagnosis of "same" ("as above", "same as preop") points to the preoperative one; so does
+    a first statement that starts with "same" and names no condition of its own."""
+    if _SAME_RE.match(text[block.start:block.end]):
+        return True
+    statements = _statements(text, block)
+    if not statements or not _SAME_START_RE.match(text[slice(*statements[0])]):
+        return False
+    return not any(pattern.search(text, *statements[0]) for pattern in _CONDITION_RE.values())
+
+
 def _opening_block(note: Note) -> list[_Block]:
-    """With no labelled diagnosis at all, the first two sentences of an unlabelled opening ("Lumbar
-    radiculopathy. Procedure: ...") may state it; nothing further into the narrative is read."""
-    first = note.sections[0] if note.sections else None
-    if first is None or first.name != "preamble":
+    """With no labelled diagnosis at all, the opening of the note may state it ("Lumbar radiculopathy.
+    Procedure: ..."; "this is the dictation for Mr. X period he has lumbar stenosis with ..."): the first
+    sentence that names a condition and the one after it. The opening is the text before the first header,
+    typed or spoken; nothing further into the narrative is read."""
+    headers = [s for s in note.sections if s.name != "preamble"]
+    end = min((_header_start(note.text, s) for s in headers), default=len(note.text))
+    sentences = [span for span in note.sentences if span[0] < end]
+    first = next((i for i, (a, b) in enumerate(sentences)
+                  if any(p.search(note.text, a, min(b, end)) for p in _CONDITION_RE.values())), None)
+    if first is None:
         return []
-    sentences = [span for span in note.sentences if span[0] < first.end][:2]
-    return [_Block("preamble", sentences[0][0], min(sentences[-1][1], first.end))] if sentences else []
+    window = sentences[first:first + 2]
+    return [_Block("preamble", window[0][0], min(window[-1][1], end))]
+
+
+def _header_start(text: str, section) -> int:
+    """Where a section's header starts: its body start less the header words and what joins them."""
+    found = text.rfind(section.header, 0, section.start) if section.header else -1
+    return found if found != -1 else section.start
 
 
 def _statements(text: str, block: _Block) -> list[tuple[int, int]]:
@@ -492,7 +594,7 @@ def _read_blocks(text: str, blocks: list[_Block], levels: list[LevelMention],
     mentions: list[_Mention] = []
     for block in blocks:
         for statement in _statements(text, block):
-            if block.kind == "indications" and _NOT_CLINICAL_RE.search(text[statement[0]:statement[1]]):
+            if block.kind in ("indications", "preamble") and _NOT_CLINICAL_RE.search(text[statement[0]:statement[1]]):
                 continue
             mentions.extend(_read_statement(text, statement, block.kind, levels, findings))
     return mentions
@@ -527,7 +629,7 @@ def _attach_attributes(text: str, statement: tuple[int, int], mentions: list[_Me
     """Give each level, region word and side of the statement to the condition it qualifies."""
     attributes: list[tuple[int, int, str, object]] = []
     for level in levels:
-        if statement[0] <= level.start and level.end <= statement[1]:
+        if statement[0] <= level.start and level.end <= statement[1] and not _names_past_surgery(text, level):
             attributes.append((level.start, level.end, "level", level))
     for match in _REGION_RE.finditer(text, *statement):
         attributes.append((match.start(), match.end(), "region", match.lastgroup))
@@ -536,7 +638,7 @@ def _attach_attributes(text: str, statement: tuple[int, int], mentions: list[_Me
         attributes.append((match.start(), match.end(), "side", side))
     spans = [(start, end) for start, end, _, _ in attributes]
     for start, end, what, value in attributes:
-        owner = _owner(text, start, end, mentions, spans)
+        owner = _owner(text, start, end, mentions, spans, level=what == "level")
         if owner is None:
             continue
         if what == "level":
@@ -550,6 +652,21 @@ def _attach_attributes(text: str, statement: tuple[int, int], mentions: list[_Me
             owner.sides.add(value)  # type: ignore[arg-type]
 
 
+# A level that names an operation ("status post L5-S1 fusion", "prior L4-5 laminectomy") locates the surgery,
+# not the condition beside it ("adjacent level stenosis above it").
+_SURGERY_AFTER = re.compile(r"^[\s,-]*(?:\w+\s+){0,2}?(?:fusion|arthrodesis|laminectomy|laminotomy|discectomy|"
+                            r"microdiscectomy|decompression|surgery|operation|ACDF|[TPAXO]LIF|arthroplasty|"
+                            r"instrumentation|construct)\b", re.IGNORECASE)
+_SURGERY_BEFORE = re.compile(r"\b(?:s/p|status\s+post|prior|previous|post)\s+(?:\w+\s+){0,2}$", re.IGNORECASE)
+
+
+def _names_past_surgery(text: str, level: LevelMention) -> bool:
+    after = text[level.end:level.end + 40]
+    before = text[max(0, level.start - 30):level.start]
+    return bool(_SURGERY_AFTER.match(after) and (_SURGERY_BEFORE.search(before)
+                                                 or re.match(r"^[\s,-]*(?:\w+\s+){0,2}?fusion", after, re.I)))
+
+
 _DIRECT_GAP = re.compile(r"^[\s,()/-]*(?:(?:at|of|in|the|level|levels|disc|disk|nerve|root|roots|spine|spinal|"
                          r"severe|mild|moderate|chronic|acute|progressive|intractable|recurrent|multilevel|"
                          r"arm|leg|upper|lower|extremity|grade\s+\w+)[\s,()/-]*)*$", re.IGNORECASE)
@@ -557,9 +674,11 @@ _JOINING = re.compile(r"\b(?:and|with|without|or|plus)\b|[,;]", re.IGNORECASE)
 
 
 def _owner(text: str, start: int, end: int, mentions: list[_Mention],
-           attribute_spans: list[tuple[int, int]]) -> _Mention | None:
+           attribute_spans: list[tuple[int, int]], *, level: bool = False) -> _Mention | None:
     """The condition an attribute belongs to: the one containing it, else the one it directly precedes
-    ("left S1 radiculopathy", "C4-C5, C5-C6 stenosis"), else the one before it ("stenosis at L4-L5")."""
+    ("left S1 radiculopathy", "C4-C5, C5-C6 stenosis"), else the one before it ("stenosis at L4-L5").
+    A level between a structural condition and a pain symptom is the structure's ("facet arthropathy L4-5
+    and L5-S1 axial low back pain"): disc spaces locate lesions, pain is located by region."""
     for mention in mentions:
         if mention.start <= start and end <= mention.end:
             return mention
@@ -570,6 +689,8 @@ def _owner(text: str, start: int, end: int, mentions: list[_Mention],
         return previous or following
     gap_after = _without_spans(text, end, following.start, attribute_spans)
     gap_before = _without_spans(text, previous.end, start, attribute_spans)
+    if level and following.kind in SYMPTOMS and previous.kind in STRUCTURAL:
+        return previous
     if _DIRECT_GAP.match(gap_after) and _JOINING.search(gap_before):
         return following
     return previous
@@ -590,6 +711,17 @@ _UNCERTAIN_RE = re.compile(r"\b(?:probabl[ey]|possibl[ey]|suspected|suspect|susp
                            re.IGNORECASE)
 
 
+# ", with ..." after a negated item opens a new, affirmed qualifier: "stenosis without neurogenic claudication,
+# with right leg radicular pain" (ConText's "without" otherwise runs to the end of the sentence).
+_NEGATION_TRIGGER = re.compile(r"\b(?:without|no|w/o|not|negative\s+for|denies)\b", re.IGNORECASE)
+_WITH_CLAUSE = re.compile(r",\s*(?:and\s+)?with\b", re.IGNORECASE)
+
+
+def _negation_closed(text: str, start: int, end: int) -> bool:
+    triggers = list(_NEGATION_TRIGGER.finditer(text, start, end))
+    return bool(triggers) and bool(_WITH_CLAUSE.search(text, triggers[-1].end(), end))
+
+
 def _apply_context(text: str, statement: tuple[int, int], mentions: list[_Mention],
                    findings: list[Finding]) -> None:
     """ConText on the statement alone, so a "without" on one list item never reaches the next."""
@@ -598,6 +730,8 @@ def _apply_context(text: str, statement: tuple[int, int], mentions: list[_Mentio
     for mention, context in zip(mentions, contexts, strict=True):
         if _UNCERTAIN_RE.search(text, statement[0], mention.start):
             context = replace(context, uncertain=True)
+        if context.negated and _negation_closed(text, statement[0], mention.start):
+            context = replace(context, negated=False)
         mention.context = context
         if (context.uncertain or context.hypothetical) and not context.negated and mention.source != "indications":
             findings.append(Finding(
@@ -869,6 +1003,24 @@ def _merge_manifestations(mentions: list[_Mention]) -> list[_Mention]:
     return kept
 
 
+# Manifestations of a region rather than of one level: neurogenic claudication is the patient's walking
+# intolerance from the lumbar stenosis, and M48.06- is coded by region, so a second mention of lumbar stenosis
+# ("MRI shows stenosis at L3-4") that says nothing about it does not make a second, "without" code.
+REGIONAL_QUALIFIERS = {"stenosis": ("neurogenic_claudication",)}
+
+
+def _share_regional_qualifiers(mentions: list[_Mention]) -> None:
+    for kind, qualifiers in REGIONAL_QUALIFIERS.items():
+        same = [m for m in mentions if m.kind == kind]
+        for qualifier in qualifiers:
+            for source in (m for m in same if m.qualifiers.get(qualifier)):
+                for other in same:
+                    same_region = set(other.resolved_regions) == set(source.resolved_regions)
+                    if qualifier not in other.qualifiers and same_region:
+                        other.qualifiers[qualifier] = True
+                        other.qualifier_origin[qualifier] = "diagnosis list"
+
+
 def _takes_pain_type(target: _Mention, kind: str) -> bool:
     """Back and leg pain only change the code of lumbar/lumbosacral disc degeneration (M51.36-/M51.37-)."""
     if kind not in ("leg_pain", "low_back_pain", "back_pain"):
@@ -1137,8 +1289,22 @@ def _statement_text(mention: _Mention, text: str) -> str:
     return text[mention.statement[0]:mention.statement[1]]
 
 
+def _own_phrase(mention: _Mention, text: str) -> str:
+    """The words of the statement that belong to this condition: from the end of the condition named before it
+    to the start of the one named after it ("neurogenic" in "scoliosis with stenosis and neurogenic
+    claudication" is the claudication's, not the curve's)."""
+    start, end = mention.statement
+    for pattern in _CONDITION_RE.values():
+        for match in pattern.finditer(text, *mention.statement):
+            if match.end() <= mention.start:
+                start = max(start, match.end())
+            elif match.start() >= mention.end:
+                end = min(end, match.start())
+    return text[start:end]
+
+
 def _curve_candidates(mention: _Mention, text: str) -> list[_Candidate]:
-    words = _statement_text(mention, text)
+    words = _own_phrase(mention, text)
     types = SCOLIOSIS_TYPES if mention.kind == "scoliosis" else KYPHOSIS_TYPES
     chosen = next((key for key, pattern in types if re.search(pattern, words, re.IGNORECASE)), None)
     if chosen in FIXED_CODES:
@@ -1195,7 +1361,15 @@ def _fracture_candidates(mention: _Mention, text: str) -> list[_Candidate]:
     vertebrae = [v for lv in mention.resolved_levels for v in lv.vertebrae]
     if not (vertebrae or mention.resolved_regions or re.search(r"vertebra|compression|spine|spinal", words, re.I)):
         return []  # not a spine fracture: outside this engine
-    cause = next((name for name, pattern in FRACTURE_CAUSES if re.search(pattern, words, re.IGNORECASE)), "traumatic")
+    causes = _NEGATED_CAUSE.sub(" ", words)
+    cause = next((name for name, pattern in FRACTURE_CAUSES if re.search(pattern, causes, re.IGNORECASE)), None)
+    known = _affirmed_anywhere(text, _OSTEOPOROSIS) if cause in (None, "collapse") else None
+    if known is not None:
+        # Guidelines I.C.13.d: a fracture in a patient with known osteoporosis is M80, unless the note gives
+        # another cause (a trauma that would break a healthy bone, a neoplasm).
+        cause = "osteoporotic"
+        words += " " + known
+    cause = cause or "traumatic"
     encounter = next((name for name, pattern in ENCOUNTERS if re.search(pattern, words, re.IGNORECASE)), "initial")
     open_fracture = bool(re.search(r"\bopen\s+fracture", words, re.IGNORECASE))
     if cause == "osteoporotic":
@@ -1219,6 +1393,17 @@ def _collapsed_vertebrae(mention: _Mention, encounter: str) -> list[_Candidate]:
                               f"{region or 'unspecified'} collapsed vertebra (compression fracture), {encounter}",
                               unspecified=missing))
     return out
+
+
+def _affirmed_anywhere(text: str, pattern: re.Pattern[str]) -> str | None:
+    """The words of the first place the note documents the finding as present (ConText on its sentence)."""
+    for match in pattern.finditer(text):
+        start, end = next(((a, b) for a, b in split_sentences(text) if a <= match.start() < b),
+                          (match.start(), match.end()))
+        context = assess(text[start:end], [(match.start() - start, match.end() - start)])
+        if context and context[0].affirmed and not context[0].historical:
+            return match.group(0)
+    return None
 
 
 def _with_seventh(base: str, encounter: str, open_fracture: bool = False) -> str:
@@ -1266,7 +1451,121 @@ def _traumatic_base(name: str | None, type_digit: str) -> str | None:
     return "S32.10"  # sacrum, unspecified
 
 
+# 6th character of the C90 neoplasms (Guidelines I.C.2.t: "in remission" is the provider's documentation).
+_MYELOMA_STATUS = (("0", r"\bnot\s+(?:yet\s+)?(?:in|achieved|having\s+achieved)\s+(?:\w+\s+)?remission\b"
+                         r"|\bfailed\s+to\s+achieve\s+remission\b"),
+                   ("2", r"\bin\s+relapse\b|\brelapsed\b|\brelapsing\b"),
+                   ("1", r"\bin\s+(?:complete\s+|partial\s+|full\s+)?remission\b"),
+                   ("0", r""))
+
+
+def _myeloma_candidates(mention: _Mention, text: str) -> list[_Candidate]:
+    words = _statement_text(mention, text)
+    category = "C90.3" if "plasmacytoma" in text[mention.start:mention.end].lower() else "C90.0"
+    # The status is often in the history ("myeloma ... still on treatment, not in remission"), not on the line:
+    # read it beside every mention of the neoplasm.
+    nearby = " ".join(text[max(0, m.start() - 20):m.end() + 100]
+                      for m in _CONDITION_RE["myeloma"].finditer(text))
+    status = next(d for d, pattern in _MYELOMA_STATUS
+                  if re.search(pattern, words, re.IGNORECASE) or (pattern and re.search(pattern, nearby, re.I)))
+    return [_Candidate(category + status, mention, None, (), _words(mention.kind))]
+
+
+# CRPS limb (5th character of G90.5-) and the words that name it.
+_LIMBS = (("upper", r"upper\s+(?:extremit|limb)|\barms?\b|forearm|hand|wrist|elbow|shoulder|finger|\b[RLB]UE\b"),
+          ("lower", r"lower\s+(?:extremit|limb)|\blegs?\b|foot|feet|ankle|knee|\bhip\b|thigh|toe|calf|\b[RLB]LE\b"))
+# Limb shorthand also gives the side: RLE right lower extremity, BUE both upper extremities.
+_LIMB_SIDE = {"R": "right", "L": "left", "B": "both"}
+_CRPS_CODES = {("I", "upper"): "G90.51", ("I", "lower"): "G90.52", ("II", "upper"): "G56.4",
+               ("II", "lower"): "G57.7"}
+_SIDE_DIGIT = {"right": "1", "left": "2", "both": "3", None: "9"}
+
+
+def _crps_candidates(mention: _Mention, text: str) -> list[_Candidate]:
+    """G90.5- (type I) / G56.4-, G57.7- (type II, causalgia) by limb, then right 1, left 2, bilateral 3."""
+    phrase = text[mention.start:mention.end]
+    kind = "II" if re.search(r"\b(?:II|2|two)\b|causalgia", phrase, re.IGNORECASE) else "I"
+    after = text[mention.start:mention.statement[1]]
+    limb = min(((m.start(), name) for name, pattern in _LIMBS for m in re.finditer(pattern, after, re.I)),
+               default=(0, None))[1]
+    side = "both" if mention.sides >= {"left", "right"} else next(iter(mention.sides), None)
+    shorthand = re.search(r"\b([RLB])[UL]E\b", after)
+    if side is None and shorthand:
+        side = _LIMB_SIDE[shorthand.group(1)]
+    if limb is None:
+        code = "G90.50" if kind == "I" else ""
+        return [_Candidate(code, mention, None, (), _words("crps"), unspecified="limb and side")]
+    base = _CRPS_CODES[(kind, limb)]
+    digit = _SIDE_DIGIT[side]
+    if base.startswith(("G56", "G57")) and digit == "9":
+        digit = "0"
+    what = f"CRPS type {kind}, {side + ' ' if side else ''}{limb} limb"
+    return [_Candidate(base + digit, mention, None, (), what, unspecified="" if side else "side")]
+
+
+# 5th character of T84.2-: breakdown (broken, fractured, failed) 1, displacement (loose, migrated) 2, other 9.
+HARDWARE_FAILURE_TYPES = (("T84.226", "displacement", r"loose|displac|migrat|malposition|backed|pull|subsidence"),
+                          ("T84.216", "breakdown", r"broken|fractur|breakage|fail"),
+                          ("T84.296", "other mechanical complication", r""))
+
+
+def _hardware_failure_candidates(mention: _Mention, text: str) -> list[_Candidate]:
+    phrase = text[mention.start:mention.end]
+    base, what, _ = next(t for t in HARDWARE_FAILURE_TYPES if re.search(t[2], phrase, re.IGNORECASE))
+    encounter = _hardware_encounter(_statement_text(mention, text))
+    return [_Candidate(_with_seventh(base, encounter), mention, _first(mention.resolved_regions),
+                       _level_names(mention), f"{what} of a spinal internal fixation device, {encounter} encounter")]
+
+
+def _hardware_encounter(words: str) -> str:
+    """Revision or removal treats the complication: initial encounter (active treatment)."""
+    return ("sequela" if re.search(r"sequela|late\s+effect", words, re.I) else
+            "subsequent" if re.search(r"subsequent|follow[- ]?up", words, re.I) else "initial")
+
+
+def _hardware_candidates(mention: _Mention, text: str) -> list[_Candidate]:
+    encounter = _hardware_encounter(_statement_text(mention, text))
+    code = _with_seventh("T84.84", encounter)
+    return [_Candidate(code, mention, _first(mention.resolved_regions), _level_names(mention),
+                       f"pain due to internal orthopedic hardware, {encounter} encounter")]
+
+
+# Myalgia site (5th character of M79.1-) by the muscles or region named; a named site outside these is "other".
+_MYALGIA_SITES = (("M79.11", r"mastica|masseter|temporalis|pterygoid"),
+                  ("M79.12", r"neck|cervical|trapezius|sternocleidomastoid|\bSCM\b|levator|splenius|scalene"
+                             r"|suboccipital|\bhead\b"),
+                  ("M79.18", r"back|lumbar|thoracic|paraspinal|glute|buttock|quadratus|piriformis|shoulder|rhomboid"
+                             r"|scapul|iliocostalis|multifidus|erector|psoas|hip|leg|arm|chest|abdom"))
+
+
+def _myalgia_candidates(mention: _Mention, text: str) -> list[_Candidate]:
+    words = text[mention.start:mention.statement[1]]
+    code = next((code for code, pattern in _MYALGIA_SITES if re.search(pattern, words, re.IGNORECASE)), "")
+    if not code and mention.resolved_regions:
+        code = "M79.12" if mention.resolved_regions[0] in ("occipito", "cervical") else "M79.18"
+    return [_Candidate(code or "M79.10", mention, _first(mention.resolved_regions), (), "myalgia",
+                       unspecified="" if code else "site")]
+
+
+_BONE_SITE = re.compile(r"vertebra|spine|spinal|\bbone|osseous|osteolytic|lytic|fracture|\bfx\b|sacrum|sacral"
+                        r"|\b[CTLS]\d{1,2}\b", re.IGNORECASE)
+
+
+def _metastasis_candidates(mention: _Mention, text: str) -> list[_Candidate]:
+    """Metastatic disease of a vertebra (C79.51); metastases elsewhere are outside this engine."""
+    if not (_BONE_SITE.search(_statement_text(mention, text)) or mention.resolved_levels):
+        return []
+    return [_Candidate("C79.51", mention, _first(mention.resolved_regions), _level_names(mention),
+                       "secondary malignant neoplasm of bone (vertebral metastasis)")]
+
+
 _BUILDERS = {
+    "bone_metastasis": _metastasis_candidates,
+    "myalgia": _myalgia_candidates,
+    "myeloma": _myeloma_candidates,
+    "crps": _crps_candidates,
+    "painful_hardware": _hardware_candidates,
+    "hardware_failure": _hardware_failure_candidates,
     **{kind: _disc_candidates for kind in DISC_KINDS},
     **{kind: _spondylosis_candidates for kind in SPONDYLOSIS_KINDS},
     "stenosis": _stenosis_candidates,
@@ -1300,10 +1599,37 @@ def _drop_integral_symptoms(candidates: list[_Candidate]) -> list[_Candidate]:
         kept.append(candidate)
     # Spondylosis "without myelopathy or radiculopathy" is not coded beside the same region's M47.1-/M47.2-.
     combined = {c.region for c in kept if c.code.startswith(("M47.1", "M47.2"))}
-    return [c for c in kept if not (c.code.startswith("M47.81") and c.region in combined)]
+    kept = [c for c in kept if not (c.code.startswith("M47.81") and c.region in combined)]
+    # Facet syndrome (M47.89-) beside spondylosis of the same region is the pain of that spondylosis.
+    spondylosis = {c.region for c in kept if c.code.startswith(("M47.1", "M47.2", "M47.81"))}
+    kept = [c for c in kept if not (c.code.startswith("M47.89") and c.region in spondylosis)]
+    # Stenosis named in the same statement as spondylotic myelopathy of its region ("spondylotic myelopathy with
+    # osteophyte and stenosis behind C5") is the cord compression itself: M47.1 inclusion term "spondylogenic
+    # compression of spinal cord".
+    myelopathy = {(c.mention.statement, c.region) for c in kept if c.code.startswith("M47.1")}
+    return [c for c in kept if not (c.code.startswith("M48.0") and c.mention.kind == "stenosis"
+                                    and (c.mention.statement, c.region) in myelopathy)]
 
 
-def _drop_excluded(candidates: list[_Candidate], findings: list[Finding]) -> list[_Candidate]:
+# Excludes1 notes that point at a whole category but name one condition of it: they keep the pair apart only
+# when that condition is what the note documents. M40 "Excludes1: kyphoscoliosis (M41.-)" sends a kyphoscoliosis
+# to M41, but a flatback or kyphosis documented beside a scoliosis is a second deformity (M40.- + M41.-).
+EXCLUDES1_NAMED_CONDITION = (
+    (("M40", "M41"), r"kypho-?scolio"),
+)
+
+
+def _excludes1_applies(a: _Candidate, b: _Candidate, text: str) -> bool:
+    for (first, second), named in EXCLUDES1_NAMED_CONDITION:
+        codes = (a.code, b.code)
+        if (codes[0].startswith(first) and codes[1].startswith(second)) or (
+                codes[1].startswith(first) and codes[0].startswith(second)):
+            words = _statement_text(a.mention, text) + " " + _statement_text(b.mention, text)
+            return bool(re.search(named, words, re.IGNORECASE))
+    return True
+
+
+def _drop_excluded(candidates: list[_Candidate], findings: list[Finding], text: str = "") -> list[_Candidate]:
     """Excludes1 pairs never go together: keep the more specific (combination) code."""
     coded = [c for c in candidates if c.code]
     dropped: set[int] = set()
@@ -1311,7 +1637,7 @@ def _drop_excluded(candidates: list[_Candidate], findings: list[Finding]) -> lis
         for j, b in enumerate(coded):
             if i >= j or i in dropped or j in dropped or a.code == b.code:
                 continue
-            if icd.conflicts(a.code, b.code):
+            if icd.conflicts(a.code, b.code) and _excludes1_applies(a, b, text):
                 loser, winner = (b, a) if a.rank >= b.rank else (a, b)
                 dropped.add(j if loser is b else i)
                 findings.append(Finding(
@@ -1439,6 +1765,20 @@ def _code_in_text_findings(text: str, written: list[tuple[int, int, str]]) -> li
     return findings
 
 
+# Clinical shorthand rewritten, at the same length, into words ConText knows: "spondylosis w/o myelopathy" is
+# negated like "without myelopathy" (its spelled-out form is a negation trigger).
+SHORTHAND = (
+    (re.compile(r"(?<![\w/])w/o(?![\w/])", re.IGNORECASE), "no "),
+    (re.compile(r"(?<![\w/])w/out(?![\w/])", re.IGNORECASE), "no   "),
+)
+
+
+def _expand_shorthand(text: str) -> str:
+    for pattern, words in SHORTHAND:
+        text = pattern.sub(words, text)
+    return text
+
+
 def _mask(text: str, spans: list[tuple[int, int]]) -> str:
     chars = list(text)
     for start, end in spans:
@@ -1511,6 +1851,9 @@ NAMES = {
     "postlaminectomy_kyphosis": "postlaminectomy kyphosis", "myofascial_pain": "myofascial pain syndrome",
     "cervical_dystonia": "cervical dystonia (spasmodic torticollis)", "pseudarthrosis": "pseudarthrosis after fusion",
     "cord_compression": "spinal cord compression", "myelopathy": "myelopathy", "fracture": "vertebral fracture",
+    "crps": "complex regional pain syndrome", "painful_hardware": "pain due to retained spinal hardware",
+    "hardware_failure": "mechanical complication of spinal hardware",
+    "myeloma": "multiple myeloma",
 }
 
 

@@ -9,7 +9,7 @@ import pytest
 
 from billing import icd
 from billing.diagnoses import code_diagnoses
-from billing.note import Note
+from billing.note import Note, spoken_to_written
 
 
 def codes_of(text: str, **kwargs) -> set[str]:
@@ -86,8 +86,9 @@ CASES = [
      {"M80.08XD"}),
     ("Diagnosis: T12 wedge compression fracture after a fall.\nProcedure: T12 kyphoplasty.", {"S22.080A"}),
     ("Diagnosis: L2 unstable burst fracture from a fall.\nProcedure: T12-L3 fusion.", {"S32.022A"}),
+    # M84.5- "code also underlying neoplasm": the vertebral metastasis C79.51 (primary site left to a coder).
     ("Diagnosis: pathologic fracture of L3 due to metastatic breast cancer.\nProcedure: L3 kyphoplasty.",
-     {"M84.58XA"}),
+     {"M84.58XA", "C79.51"}),
     ("Diagnosis: L1 compression fracture.\nProcedure: L1 vertebroplasty.", {"M48.56XA"}),
     # After-effects of spine surgery, kept even when written as history.
     ("Diagnosis: failed back surgery syndrome.\nProcedure: spinal cord stimulator trial.", {"M96.1"}),
@@ -135,6 +136,110 @@ CASES = [
 @pytest.mark.parametrize(("text", "expected"), CASES, ids=[c[0][:60] for c in CASES])
 def test_it_codes_the_documented_diagnosis(text, expected):
     assert codes_of(text) == expected
+
+
+# Notes as they reach the reader: raw speech-to-text, terse clinic shorthand. Each row is one general rule.
+WRITTEN_AS_SPOKEN_OR_TERSE = [
+    # Spoken headers without a colon are diagnosis sections; "post op same" sends us to the preoperative one.
+    ("pre op diagnosis left C7 radiculopathy due to a C6 7 disc herniation period post op same period "
+     "procedure left C6-7 foraminotomy period", {"M50.123"}),
+    ("the preoperative diagnosis was lumbar stenosis at L3-4 with neurogenic claudication period the "
+     "postoperative diagnosis was the same period the procedure was an L3-4 laminectomy period", {"M48.062"}),
+    ("pre-op diagnosis C5-6 spondylosis with myelopathy period post-op diagnosis same as pre-op period "
+     "procedure performed C5-6 ACDF period", {"M47.12"}),
+    # "Post op diagnosis same" with no preoperative one: the diagnosis is in the opening of the dictation.
+    ("he has an isthmic spondylolisthesis at L five S one period post op diagnosis same new paragraph what we "
+     "did was an L5-S1 TLIF period", {"M43.17"}),
+    # "diagnosis" said at the start of a sentence labels that sentence; "diagnosis and ... discussed" does not.
+    ("we did an L2 vertebroplasty today period new paragraph diagnosis pathologic fracture L2 due to multiple "
+     "myeloma period plan follow up with oncology", {"M84.58XA", "C90.00"}),
+    ("the patient was seen today period diagnosis and treatment options were discussed period we did an L4-5 "
+     "ESI period", set()),
+    # "Dx" is a diagnosis label, alone or with pre/post.
+    ("Pt 70 y/o F. Dx: L5-S1 disc herniation with right S1 radicular pain.\nProcedure: right S1 TFESI.",
+     {"M51.17"}),
+    ("Preop/postop dx: lumbar spinal stenosis L4-5 with neurogenic claudication.\nProcedure: L4-5 laminectomy.",
+     {"M48.062"}),
+    # Shorthand: w/o negates like "without"; HNP, DDD, LBP, fx, SIJ, radic, b/l.
+    ("Dx: lumbar spondylosis w/o myelopathy or radiculopathy L4-5.\nProcedure: L4-5 MBB.", {"M47.816"}),
+    ("Dx: L4-5 HNP w/ L5 radic.\nProcedure: L4-5 TFESI.", {"M51.16"}),
+    ("Dx: osteoporotic compression fx L1.\nProcedure: L1 kyphoplasty.", {"M80.08XA"}),
+    ("Dx: SIJ dysfunction, right.\nProcedure: right SI joint injection.", {"M53.3"}),
+    ("Dx: DJD lumbar spine.\nProcedure: L4-5 facet injection.", {"M47.816"}),
+    # A shared head noun: "back and leg pain" is back pain and leg pain (M51.36- by pain type).
+    ("Dx: L4-5 degenerative disc disease with back and leg pain.\nProcedure: L4-5 TLIF.", {"M51.362"}),
+    # A level list between a structure and a pain symptom belongs to the structure.
+    ("Dx: lumbar facet arthropathy L4 5 and L5 S1 axial low back pain.\nProcedure: facet injections.",
+     {"M47.816", "M47.817"}),
+    # Stenosis in the same statement as spondylotic myelopathy is its cord compression (M47.1 inclusion term).
+    ("Preoperative diagnosis: cervical spondylotic myelopathy with osteophyte and stenosis behind C5.\n"
+     "Procedure: C5 corpectomy.", {"M47.12"}),
+    # Facet-mediated pain beside spondylosis of the same region is that spondylosis.
+    ("Diagnosis: lumbar spondylosis, facet mediated pain.\nProcedure: L4-5 RFA.", {"M47.816"}),
+    # M40 Excludes1 "kyphoscoliosis (M41.-)" applies to kyphoscoliosis only: flatback beside scoliosis is two codes.
+    ("Preoperative diagnosis: adult idiopathic lumbar scoliosis with lumbar flatback syndrome.\nProcedure: "
+     "T10-S1 fusion.", {"M41.26", "M40.36"}),
+    # Pain due to spinal hardware, active treatment (T84.84XA).
+    ("Dx: painful retained posterior spinal hardware L4-S1.\nProcedure: removal of instrumentation.", {"T84.84XA"}),
+    # Mechanical complication of spinal fixation by kind: breakdown T84.216A, displacement T84.226A.
+    ("Dx: broken rods L4-S1.\nProcedure: revision of instrumentation.", {"T84.216A"}),
+    ("Dx: loose L5 pedicle screws.\nProcedure: revision of instrumentation.", {"T84.226A"}),
+    # "w/ NC" (neurogenic claudication) in terse notes; a lone lower-case "nc" is not it.
+    ("Dx: LSS w/ NC.\nProcedure: L4-5 laminectomy.", {"M48.062"}),
+    # CRPS by type, limb and side (G90.5-; type II causalgia G56.4-/G57.7-); RLE gives limb and side.
+    ("Dx: complex regional pain syndrome type one of the right lower extremity.\nProcedure: SCS trial.",
+     {"G90.521"}),
+    ("Dx: CRPS I LUE.\nProcedure: stellate ganglion block.", {"G90.512"}),
+    ("Dx: CRPS type II, left leg.\nProcedure: lumbar sympathetic block.", {"G57.72"}),
+    # Myalgia by site (M79.1-).
+    ("Dx: myalgia, left lumbar and gluteal muscles.\nProcedure: trigger point injections.", {"M79.18"}),
+    ("Dx: myalgia of the trapezius.\nProcedure: trigger point injections.", {"M79.12"}),
+    # M84.5- "code also underlying neoplasm": multiple myeloma by remission status (C90.0-).
+    ("Dx: pathologic fracture L2 due to multiple myeloma, not in remission.\nProcedure: L2 vertebroplasty.",
+     {"M84.58XA", "C90.00"}),
+    ("Dx: pathologic fracture T9 due to multiple myeloma in remission.\nProcedure: T9 kyphoplasty.",
+     {"M84.58XA", "C90.01"}),
+    # The remission status may be in the history beside the neoplasm, not on the diagnosis line.
+    ("Pt with multiple myeloma in remission since 2022.\nDx: pathologic fracture L2 due to multiple myeloma.\n"
+     "Procedure: L2 vertebroplasty.", {"M84.58XA", "C90.01"}),
+    # A burst fracture not called unstable is stable (index nonessential modifier "(stable)").
+    ("Preoperative diagnosis: L1 burst fracture after a fall.\nProcedure: T12-L2 fusion.", {"S32.011A"}),
+    # The level of a past operation is not the level of the condition beside it.
+    ("Indication: he is status post L5-S1 instrumented fusion and now has adjacent level stenosis with "
+     "neurogenic claudication.\nProcedure: L3-4 laminectomy.", {"M48.062"}),
+    # ", with ..." after a negated item is affirmed again.
+    ("Diagnosis: cervical spondylosis without myelopathy, with left C6 radiculopathy.\nProcedure: C5-6 ACDF.",
+     {"M47.22"}),
+    ("Diagnosis: lumbar stenosis without myelopathy, with radicular pain, without neurogenic claudication.\n"
+     "Procedure: L4-5 laminectomy.", {"M48.061", "M54.16"}),
+    # No header at all: the first sentence of the opening that names a condition, and the next one.
+    ("this is the dictation for Mr. Jones who is 70 period he is here for his injection today period he has "
+     "right L5 radiculopathy from an L4-5 disc herniation period we did a right L4-5 TFESI period", {"M51.16"}),
+    # A spoken "indications ..." or "the reason for surgery is ..." labels its sentence.
+    ("op note period procedure right C5-6 ACDF period indications he is 45 with a right C6 radiculopathy from a "
+     "C5 6 disc herniation period he was intubated", {"M50.122"}),
+    # A curve's type is read from its own words, not from the next condition ("neurogenic claudication").
+    ("Preoperative diagnosis: adult degenerative lumbar scoliosis with stenosis L2-L5 and neurogenic "
+     "claudication.\nProcedure: L2-5 laminectomy and fusion.", {"M41.86", "M48.062"}),
+    # A cause the note rules out is no cause ("no fall, no trauma", "atraumatic"): collapsed vertebra M48.5-.
+    ("Diagnosis: compression fractures T11 and T12 after bending, no fall, no trauma.\nProcedure: kyphoplasty.",
+     {"M48.54XA"}),
+    ("Diagnosis: atraumatic L1 compression fracture.\nProcedure: L1 kyphoplasty.", {"M48.56XA"}),
+    # Guidelines I.C.13.d: a fracture in a patient with known osteoporosis is M80, wherever the note says so.
+    ("Pt: 84 y/o F with age-related osteoporosis. Painful fractures.\nDx: compression fractures T11, T12.\n"
+     "Procedure: kyphoplasty.", {"M80.08XA"}),
+    ("Pt: 70 y/o F, no osteoporosis on DEXA.\nDx: L1 compression fracture.\nProcedure: kyphoplasty.",
+     {"M48.56XA"}),
+    # Neurogenic claudication belongs to the region: a second mention of lumbar stenosis is not "without" it.
+    ("he has lumbar stenosis with neurogenic claudication period MRI shows severe stenosis at L3-4 and L4-5 "
+     "period procedure L3-5 laminectomy period", {"M48.062"}),
+]
+
+
+@pytest.mark.parametrize(("text", "expected"), WRITTEN_AS_SPOKEN_OR_TERSE,
+                         ids=[c[0][:60] for c in WRITTEN_AS_SPOKEN_OR_TERSE])
+def test_it_reads_dictated_and_terse_notes(text, expected):
+    assert {c.code for c in code_diagnoses(Note(spoken_to_written(text))).codes} == expected
 
 
 @pytest.mark.parametrize("text", [c[0] for c in CASES], ids=[c[0][:60] for c in CASES])
