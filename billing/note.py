@@ -76,7 +76,10 @@ _HEADER = re.compile(
     r"(?:(?<=^)|(?<=[\n.;]\s)|(?<=[\n.;])|(?<=\n\s\s)|(?<=\s{2}))"   # start of text, line, or sentence
     r"\s*(?P<phrase>(?:" + "|".join(sorted((re.escape(p).replace(r"\ ", r"\s+") for p in _PHRASE_TO_SECTION),
                                            key=len, reverse=True)) + r"))"
-    r"\s*(?:\(s\))?\s*(?::|-\s|\s+(?:is|was|were)\s)",
+    r"\s*(?:\(s\))?\s*(?::|-\s|\s+(?:is|was|were)\s"
+    # "The procedure was tolerated well", "procedure was explained": a sentence about it, not its header.
+    r"(?!\s*(?:well\b|tolerated|uneventful|uncomplicated|completed|successful|without|then\b|explained|discussed|"
+    r"terminated|aborted|stopped|difficult|performed\s+without|done\s+without)))",
     re.IGNORECASE,
 )
 
@@ -97,7 +100,9 @@ _PERIOD_AS_WORD_BEFORE = re.compile(
     r"(?:\b(?:the|this|that)\s+same\s+$|\b(?:the|a|this|that|each|trial|global|postoperative|post-operative|recovery|"
     r"waiting|washout|refractory|time|short|long|brief|follow-up|observation|perioperative|healing|latency)\s+)$",
     re.IGNORECASE)
-_PERIOD_AS_WORD_AFTER = re.compile(r"\s+(?:of|in|after|before|during|was|is|the\s+patient)\b", re.IGNORECASE)
+_PERIOD_AS_WORD_AFTER = re.compile(r"\s+(?:of|in|after|before|during|was|is)\b", re.IGNORECASE)
+# "... the diagnosis was the same period the procedure ...": after a verb, "the same" closes the sentence.
+_SAME_THEN_STOP = re.compile(r"\b(?:was|is|were|are|remained|remains)\s+the\s+same\s+$", re.IGNORECASE)
 
 
 def spoken_to_written(text: str) -> str:
@@ -107,7 +112,8 @@ def spoken_to_written(text: str) -> str:
         width = match.end() - match.start()
         if match.lastgroup == "stop":
             before = text[max(0, match.start() - 40):match.start()]
-            if _PERIOD_AS_WORD_BEFORE.search(before) or _PERIOD_AS_WORD_AFTER.match(text, match.end()):
+            as_word = _PERIOD_AS_WORD_BEFORE.search(before) or _PERIOD_AS_WORD_AFTER.match(text, match.end())
+            if as_word and not _SAME_THEN_STOP.search(before):
                 return match.group(0)
             return "." + " " * (width - 1)
         if match.lastgroup == "para":
@@ -190,16 +196,19 @@ _OTHER_HEADER = re.compile(r"(?m)^[ \t]*(?P<phrase>[A-Z][A-Z0-9 /&,()'-]{2,60}?)
 # start of a sentence, "procedure today was ...", "procedures performed ...". A spoken section ends at the
 # next header or the next paragraph break, whichever comes first.
 _SPOKEN_HEADER = re.compile(
-    r"(?P<pre>\bpre[- ]?op(?:erative)?\s+diagnos[ie]s\b)|(?P<post>\bpost[- ]?op(?:erative)?\s+diagnos[ie]s\b)"
+    r"(?P<pre>\bpre[- ]?op(?:erative)?\s+diagnos[ie]s\b)|(?P<post>\bpost[- ]?op(?:erative)?\s+diagnos[ie]s\b"
+    r"|\bpost[- ]?op(?:erative)?(?=\s+(?:is\s+|was\s+)?(?:the\s+)?same\b))"
     r"|(?P<proc>(?:(?<=^)|(?<=[\n.;:]\s)|(?<=[\n.;:])|(?<=\s{2})|(?<=\bokay\s)|(?<=\bso\s))[ \t]*"
     r"(?:the\s+)?(?:procedures?|operations?)(?:\s+(?:performed|done))?(?:\s+today)?(?:\s+(?:was|were|is|are))?"
     r"(?=\s+(?!was\b|were\b|is\b|note\b|tolerated\b|went\b|itself\b|in\s+detail\b)[a-z]))"
+    r"|(?P<ind>(?:(?<=^)|(?<=[\n.;:]\s)|(?<=[\n.;:])|(?<=\s{2}))[ \t]*(?:the\s+)?indications?"
+    r"(?:\s+for\s+(?:the\s+)?(?:surgery|procedure|operation))?(?:\s+(?:was|were|is|are))?(?=\s+[a-z]))"
     r"|(?P<proc_today>\bprocedures?\s+(?:(?:performed|done)\s+)?today\s+(?:was|were|is)\b"
     r"|\bprocedures?\s+(?:performed|done)\s+(?:was|were|is)\b)",
     re.IGNORECASE,
 )
 _SPOKEN_NAMES = {"pre": "preoperative_diagnosis", "post": "postoperative_diagnosis", "proc": "procedure",
-                 "proc_today": "procedure"}
+                 "proc_today": "procedure", "ind": "indications"}
 
 
 def _spoken_sections(text: str, typed: list[re.Match[str]]) -> list[Section]:
@@ -226,8 +235,11 @@ def find_sections(text: str) -> list[Section]:
     if not spoken:
         return sections
     out: list[Section] = []
-    for i, (_start, body_start, paragraph_end, name, header) in enumerate(spoken):
-        next_start = spoken[i + 1][0] if i + 1 < len(spoken) else len(text)
+    # A spoken section ends at its paragraph's end or at the next header, spoken or typed.
+    header_starts = sorted([found[0] for found in spoken] + [s.start - len(s.header) - 1 for s in sections
+                                                             if s.name != "preamble"])
+    for start, body_start, paragraph_end, name, header in spoken:
+        next_start = next((h for h in header_starts if h > start), len(text))
         out.append(Section(name, header, body_start, min(paragraph_end, next_start)))
     # Typed sections that do not overlap a spoken one keep their place (a "Findings:" after the dictation).
     for section in sections:
