@@ -2,7 +2,7 @@
 
 import pytest
 
-from billing.note import Note, assess, spoken_to_written, split_sentences
+from billing.note import Note, assess, split_sentences, spoken_to_written
 
 
 def sections(text: str) -> list[tuple[str, str]]:
