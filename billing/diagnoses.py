@@ -127,6 +127,9 @@ CONDITIONS: dict[str, str] = {
     "sacroiliitis": r"\bsacroil(?:i)?itis\b|\b(?:(?:sacroiliac|SI)\s+joint|SIJ)\s+(?:arthritis|arthropathy"
                     r"|osteoarthritis|inflammation|arthrosis)\b",
     "si_instability": r"\b(?:(?:sacroiliac|SI)\s+joint|SIJ)\s+instability\b",
+    # M53.2- spinal instabilities, by region (flexion-extension translation, "dynamic instability").
+    "instability": r"\b(?:segmental|spinal|dynamic|mechanical|translational|cervical|thoracic|lumbar)\s+instability\b"
+                   r"|(?<!joint\s)(?<!SIJ\s)\binstability\s+(?:at|of)\s+(?:the\s+)?(?:[CTL]\d|cervical|thoracic|lumbar)",
     # Index: Pain, sacroiliac -> M53.3 (sacrococcygeal disorders NEC), which also holds coccygodynia.
     "si_joint_pain": r"\b(?:sacroiliac|SI|SIJ)\s+(?:joint\s+)?(?:dysfunction|pain|syndrome|derangement|disorder)\b"
                      r"|\bcoccy(?:go)?dynia\b",
@@ -254,6 +257,7 @@ SITE_CATEGORIES: dict[str, tuple[str, str]] = {
     "facet_syndrome": ("M47.89", "9"),
     "stenosis": ("M48.0", "0"),
     "spondylolisthesis": ("M43.1", "0"),
+    "instability": ("M53.2X", "9"),
     "spondylolysis": ("M43.0", "0"),
     "radiculopathy": ("M54.1", "0"),
     "collapsed_vertebra": ("M48.5", "0"),
@@ -758,8 +762,23 @@ def _link_manifestations(text: str, mentions: list[_Mention]) -> list[_Mention]:
                 continue
         if context.negated or (context.historical and mention.kind not in HISTORY_OK):
             continue
+        if _INCIDENTAL.search(text[mention.statement[0]:mention.statement[1]]) and _incidental_clause(text, mention):
+            continue  # "incidentally shows L5-S1 facet arthropathy, not addressed today": not what was treated
         conditions.append(mention)
     return conditions
+
+
+_INCIDENTAL = re.compile(r"\bincidental(?:ly)?\b|\bnot\s+(?:addressed|treated|targeted)\b|\bnot\s+the\s+target\b",
+                         re.IGNORECASE)
+
+
+def _incidental_clause(text: str, mention: _Mention) -> bool:
+    """Whether the mention's own clause (between semicolons, periods or a dash) calls it incidental."""
+    start, end = mention.statement
+    left = max(text.rfind(ch, start, mention.start) for ch in ".;\n") + 1
+    left = max(left, start)
+    right = min([p for p in (text.find(ch, mention.end, end) for ch in ".;\n") if p != -1] or [end])
+    return bool(_INCIDENTAL.search(text, left, right))
 
 
 _CAUSE_WORDS = re.compile(r"^\W*(?:\w+\s+){0,2}?(?:from|due\s+to|secondary\s+to|caused\s+by|because\s+of|related\s+to"
@@ -1570,6 +1589,7 @@ _BUILDERS = {
     **{kind: _spondylosis_candidates for kind in SPONDYLOSIS_KINDS},
     "stenosis": _stenosis_candidates,
     "spondylolisthesis": _simple_site("spondylolisthesis", "spondylolisthesis"),
+    "instability": _simple_site("instability", "spinal instability"),
     "spondylolysis": _simple_site("spondylolysis", "spondylolysis"),
     "radiculopathy": _radiculopathy_candidates,
     "scoliosis": _curve_candidates,
