@@ -142,8 +142,8 @@ def test_it_codes_the_documented_diagnosis(text, expected):
 WRITTEN_AS_SPOKEN_OR_TERSE = [
     # Spinal instability by region (M53.2-); an incidental finding the procedure does not treat is not coded.
     ("Preoperative diagnosis: L4-5 stenosis with neurogenic claudication and dynamic instability at L4-5.",
-     ["M48.062", "M53.2X6"]),
-    ("Dx: b/l sacroiliitis. Lumbar XR incidentally shows L5-S1 facet arthropathy - not addressed today.", ["M46.1"]),
+     {"M48.062", "M53.2X6"}),
+    ("Dx: b/l sacroiliitis. Lumbar XR incidentally shows L5-S1 facet arthropathy - not addressed today.", {"M46.1"}),
     # Spoken headers without a colon are diagnosis sections; "post op same" sends us to the preoperative one.
     ("pre op diagnosis left C7 radiculopathy due to a C6 7 disc herniation period post op same period "
      "procedure left C6-7 foraminotomy period", {"M50.123"}),
