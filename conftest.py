@@ -22,6 +22,7 @@ class World:
     other_patient: object
     payer: object  # Medicare, in the first practice
     coverage: object  # the patient's primary coverage with it
+    recording: object  # a one-second dictation by the physician for the patient (a tone, stored encrypted)
 
     def user(self, role: str):
         return getattr(self, role)
@@ -59,8 +60,37 @@ def make_world() -> World:
                                  payer_type=PayerType.MEDICARE)
     coverage = coverage_add(membership=biller_membership, patient=patient, data=CoverageInput(
         payer_id=payer.pk, order=1, member_id="1EG4TE5MK73", effective_from=dt.date(2021, 4, 1)))
+    recording = _tone_recording(practice=practice, patient=patient, physician=users["physician"])
     return World(practice=practice, other_practice=other, outsider=outsider, patient=patient,
-                 other_patient=other_patient, payer=payer, coverage=coverage, **users)
+                 other_patient=other_patient, payer=payer, coverage=coverage, recording=recording, **users)
+
+
+def _tone_recording(*, practice, patient, physician):
+    import hashlib
+    import io
+    import math
+    import struct
+    import uuid
+    import wave
+
+    from django.core.files.base import ContentFile
+
+    from audio.models import Recording
+
+    buffer = io.BytesIO()
+    with wave.open(buffer, "wb") as out:
+        out.setnchannels(1)
+        out.setsampwidth(2)
+        out.setframerate(8000)
+        out.writeframes(b"".join(struct.pack("<h", int(8000 * math.sin(i / 8000 * 2 * math.pi * 440)))
+                                 for i in range(8000)))
+    data = buffer.getvalue()
+    recording = Recording(uuid=uuid.uuid4(), practice=practice, patient=patient, physician=physician,
+                          date_of_service=dt.date(2026, 5, 4), sha256=hashlib.sha256(data).hexdigest(),
+                          size_bytes=len(data), format_label="WAV", codec="pcm_s16le", duration_s=1.0)
+    recording.audio.save("tone.audio", ContentFile(data), save=False)
+    recording.save()
+    return recording
 
 
 @pytest.fixture

@@ -39,6 +39,7 @@ ROLE_PERMISSIONS: dict[Role, list[str]] = {
         "billy.view_edisettings", "billy.add_edisettings", "billy.change_edisettings",
         "billing.view_feescheduleentry", "billing.add_feescheduleentry", "billing.change_feescheduleentry",
         "billing.delete_feescheduleentry",
+        "audio.view_recording", "audio.view_transcript",
     ],
 }
 

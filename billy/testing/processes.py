@@ -22,7 +22,11 @@ def database_url_for_tests() -> str:
 
 
 def process_env(**overrides: str) -> dict[str, str]:
-    env = dict(os.environ, DATABASE_URL=database_url_for_tests(), PYTHONUNBUFFERED="1")
+    from django.conf import settings
+
+    # The test's own media folder (billy.testing.pytest_plugin gives each test one), so a subprocess sees it too.
+    env = dict(os.environ, DATABASE_URL=database_url_for_tests(), PYTHONUNBUFFERED="1",
+               BILLY_MEDIA_ROOT=str(settings.MEDIA_ROOT))
     env.update(overrides)
     return env
 

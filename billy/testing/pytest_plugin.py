@@ -75,3 +75,12 @@ def pytest_sessionfinish(session, exitstatus):
 
 def pytest_unconfigure(config):
     localredis.stop(_redis)
+
+
+@pytest.fixture(autouse=True)
+def _media_per_test(request, settings):
+    """Each test stores files in a folder of its own under the suite's media folder: key rotation and backup
+    tests see only their own files, and the canary search at the end still covers every file written."""
+    name = "".join(ch if ch.isalnum() else "_" for ch in request.node.nodeid)[-120:]
+    settings.MEDIA_ROOT = TEST_DATA / "media" / name
+    yield

@@ -41,7 +41,7 @@ def test_backup_then_restore_into_an_empty_database_reads_the_phi_back(transacti
     archive = tmp_path / "b.ibk"
     made = manage("backup", "--out", str(archive))
     assert made.returncode == 0, made.stderr
-    assert "1 file(s)" in made.stdout
+    assert "2 file(s)" in made.stdout  # this test's file and the world's dictation
     assert PHI_CANARY.encode() not in archive.read_bytes()
     assert archive.read_bytes()[:4] == b"IBFC"
 
@@ -49,7 +49,7 @@ def test_backup_then_restore_into_an_empty_database_reads_the_phi_back(transacti
     restored = manage("restore", str(archive), env=env)
     assert restored.returncode == 0, restored.stderr
     assert "PHI keys open this database." in restored.stdout
-    assert "Restored backup of" in restored.stdout and "1 file(s)" in restored.stdout
+    assert "Restored backup of" in restored.stdout and "2 file(s)" in restored.stdout
     assert "Audit trail OK" in restored.stdout
 
     script = READ_BACK.format(pk=transactional_world.patient.pk, name=name)

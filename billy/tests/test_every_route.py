@@ -37,6 +37,11 @@ OWN_ROUTES: dict[str, dict[str, int]] = {
     "coverage_new": {"anonymous": 302, "outsider": 404, "physician": 404, "biller": 200, "admin": 200},
     "coverage_edit": {"anonymous": 302, "outsider": 404, "physician": 404, "biller": 200, "admin": 200},
     "coverage_end": {"anonymous": 302, **dict.fromkeys(SIGNED_IN, 405)},  # POST only
+    "dictation_list": {"anonymous": 302, "outsider": 200, "physician": 200, "biller": 200, "admin": 200},
+    "dictation_upload": {"anonymous": 302, "outsider": 404, "physician": 200, "biller": 404, "admin": 404},
+    "dictation_detail": {"anonymous": 302, "outsider": 404, "physician": 200, "biller": 200, "admin": 200},
+    "dictation_audio": {"anonymous": 302, "outsider": 404, "physician": 200, "biller": 200, "admin": 200},
+    "dictation_retry": {"anonymous": 302, **dict.fromkeys(SIGNED_IN, 405)},  # POST only
     "practice_setup": {"anonymous": 302, "outsider": 200, "physician": 404, "biller": 200, "admin": 200},
 }
 # allauth pages that need a signed-in user.
@@ -60,11 +65,13 @@ def sample_path(path: str, world) -> str:
         "billy/user": world.physician.pk, "billy/practice": world.practice.pk,
         "billy/membership": world.physician.memberships.get().pk, "patients/patient": world.patient.pk,
         "patients/payer": world.payer.pk, "patients/coverage": world.coverage.pk,
+        "audio/recording": world.recording.pk,
     }
     model = "/".join(path.split("/")[2:4]) if path.startswith("/admin/") else ""
     values = {
         "patient_id": world.patient.pk,
         "coverage_id": world.coverage.pk,
+        "recording_id": world.recording.pk,
         "membership_id": world.physician.memberships.get().pk,
         "object_id": admin_objects.get(model, 1),
         "id": world.physician.pk,
