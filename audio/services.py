@@ -144,7 +144,7 @@ def recording_transcribe(*, recording_id: int) -> bool:
         return False
     recording = Recording.objects.get(pk=recording_id)
     try:
-        result, changes = _transcribe_audio(recording)
+        result = _transcribe_audio(recording)
     except Exception as exc:  # the reason is for people; the traceback stays in the worker log without PHI
         log.exception("transcription failed", extra={"recording_id": recording_id})
         Recording.objects.filter(pk=recording_id).update(
@@ -153,7 +153,8 @@ def recording_transcribe(*, recording_id: int) -> bool:
     with transaction.atomic():
         Transcript.objects.update_or_create(recording=recording, defaults={
             "text": result.text, "segments_json": json.dumps(result.segments_as_json()),
-            "changes_json": json.dumps(changes), "model_name": result.model_name, "device": result.device,
+            "changes_json": json.dumps(result.changes_as_json()), "model_name": result.model_name,
+            "device": result.device,
             "real_time_factor": result.real_time_factor})
         Recording.objects.filter(pk=recording_id).update(status=RecordingStatus.TRANSCRIBED,
                                                          progress_s=recording.duration_s, status_message="")
@@ -164,7 +165,7 @@ def recording_transcribe(*, recording_id: int) -> bool:
 
 
 def _transcribe_audio(recording: Recording):
-    """Decrypt to a private temporary file, transcribe with progress, normalise spine terms."""
+    """Decrypt to a private temporary file, transcribe with progress; the spine normaliser runs inside."""
     from audio import speech
 
     last = [0.0]
@@ -179,14 +180,14 @@ def _transcribe_audio(recording: Recording):
             for block in iter(lambda: decrypted.read(1 << 20), b""):
                 plain.write(block)
         plain.flush()
-        result = speech.transcribe(Path(plain.name), on_progress=progress)
-    return speech.normalised(result)
+        return speech.transcribe(Path(plain.name), on_progress=progress)
 
 
 def _failure_message(exc: Exception) -> str:
     name = exc.__class__.__name__
     if "Decrypt" in name or "Crypto" in name:
-        return "The audio could not be decrypted (a key problem): ask the practice admin. Nothing was changed."
+        return ("The stored audio could not be decrypted: the file is damaged or a key is wrong. Ask the practice "
+                "admin to restore it from the backup or check BILLY_FILE_MASTER_KEYS, then retry. Nothing was changed.")
     if isinstance(exc, MemoryError):
         return "The transcription ran out of memory: retry later, or ask the admin to add memory to the worker."
     return f"The transcription stopped ({name}). Retry it; if it fails again, ask the practice admin."
