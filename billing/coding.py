@@ -105,6 +105,12 @@ def group_facts(facts: list[ProcedureFact]) -> dict[str, ProcedureFact]:
     by_kind: dict[str, list[ProcedureFact]] = {}
     for fact in facts:
         by_kind.setdefault(fact.kind, []).append(fact)
+    for group in by_kind.values():
+        # The procedure list names the levels; the narrative's levels of the same procedure only fill a gap.
+        if any(f.from_statement and (f.interspaces or f.vertebrae) for f in group):
+            for fact in group:
+                if not fact.from_statement:
+                    fact.interspaces, fact.vertebrae = [], []
     return {kind: _merge(group) for kind, group in by_kind.items()}
 
 
@@ -336,7 +342,7 @@ def code_procedures(reading: ProcedureReading, note: Note, context: CodingContex
                 line.units = corpectomies - 1
         lines = [line for line in lines if line.units > 0]
     lines = _with_primaries_only(lines, findings)
-    if re.search(r"\bco-?\s?surgeons?\b|\bco-?\s?surgery\b", text, re.IGNORECASE) and lines:
+    if _CO_SURGERY.search(text) and lines:
         first = next((line for line in lines if not line.add_on), None)
         if first is not None and "62" not in first.modifiers:
             first.modifiers.append("62")  # two surgeons, each doing a distinct part of this code
@@ -358,6 +364,11 @@ def code_procedures(reading: ProcedureReading, note: Note, context: CodingContex
                                     f"{line.cpt}: the spinal level is not documented; coded at one unit. "
                                     "Query the physician for the level(s).", evidence=tuple(line.evidence[:1])))
     return lines, findings
+
+
+# Co-surgery documented ("Co-surgeons: Dr. A (exposure), Dr. B"), not denied ("Co-surgeon: none", "no co-surgeon").
+_CO_SURGERY = re.compile(r"(?<!\bno\s)\bco-?\s?surg(?:eons?|ery)\b(?!\s*:?\s*(?:none|n/?a|no\b|not\b))",
+                         re.IGNORECASE)
 
 
 def _primaries_text(primaries: tuple[str, ...]) -> str:
@@ -575,7 +586,8 @@ def _code_decompressions(facts: dict[str, ProcedureFact], lines: list[ServiceLin
             return out
     if lami and (fusion_codes & {"22630", "22633"}):
         # Decompression during posterior interbody fusion: 63052/63053 for work beyond what the fusion needs.
-        spaces = [i.name for i in lami.interspaces] or sorted(interbody_spaces)
+        laminae = [v.name for v in sorted(set(lami.detail.get("roots", [])))]
+        spaces = [i.name for i in lami.interspaces] or (laminae if len(laminae) >= 2 else []) or sorted(interbody_spaces)
         count = max(len(spaces), 1)
         out.append(ServiceLine("63052", evidence=lami.evidence, add_on=True, levels=spaces[:1], region="lumbar",
                                rationale="Laminectomy/foraminotomy for decompression beyond the interbody fusion's "

@@ -445,8 +445,27 @@ _SPACED = re.compile(
 )
 
 
+# Spoken interspaces with the second number alone: "c five six", "L four five" in lower-case speech.
+_WORD_NUMBERS = {"one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7, "eight": 8, "nine": 9,
+                 "ten": 10, "eleven": 11, "twelve": 12}
+_SPOKEN_SPACED = re.compile(
+    r"(?<![A-Za-z0-9])(?P<region>[CTL])[ \t]+(?P<a>" + "|".join(_WORD_NUMBERS) + r")[ \t]+(?:(?P=region)[ \t]+)?"
+    r"(?P<b>" + "|".join(_WORD_NUMBERS) + r")(?![A-Za-z])",
+    re.IGNORECASE,
+)
+
+
 def _spaced_mentions(text: str) -> list[LevelMention]:
     found = []
+    for hit in _SPOKEN_SPACED.finditer(text):
+        region = hit["region"].upper()
+        try:
+            upper = Vertebra.parse(f"{region}{_WORD_NUMBERS[hit['a'].lower()]}")
+            lower = Vertebra.parse(f"{region}{_WORD_NUMBERS[hit['b'].lower()]}")
+        except ValueError:
+            continue
+        if lower == upper.next():
+            found.append(_span_mention(text, hit.start(), hit.end(), upper, lower))
     for hit in _SPACED.finditer(text):
         try:
             upper = Vertebra.parse(hit["region"].upper() + hit["a"])

@@ -48,6 +48,9 @@ SECTION_HEADERS: dict[str, tuple[str, ...]] = {
         "clinical history", "reason for procedure", "brief history",
     ),
     "findings": ("findings", "operative findings", "intraoperative findings"),
+    # Templated pain-procedure notes give the levels and the side on lines of their own.
+    "levels": ("levels", "level", "levels treated", "level treated", "target", "targets", "target levels"),
+    "side": ("side", "laterality", "sides"),
     "description": (
         "description of procedure", "description of the procedure", "description of operation",
         "procedure in detail", "details of procedure", "details of the procedure", "operative technique",
@@ -198,17 +201,23 @@ _OTHER_HEADER = re.compile(r"(?m)^[ \t]*(?P<phrase>[A-Z][A-Z0-9 /&,()'-]{2,60}?)
 _SPOKEN_HEADER = re.compile(
     r"(?P<pre>\bpre[- ]?op(?:erative)?\s+diagnos[ie]s\b)|(?P<post>\bpost[- ]?op(?:erative)?\s+diagnos[ie]s\b"
     r"|\bpost[- ]?op(?:erative)?(?=\s+(?:is\s+|was\s+)?(?:the\s+)?same\b))"
-    r"|(?P<proc>(?:(?<=^)|(?<=[\n.;:]\s)|(?<=[\n.;:])|(?<=\s{2})|(?<=\bokay\s)|(?<=\bso\s))[ \t]*"
+    # Unpunctuated speech runs the headers together: "postoperative diagnosis same procedure right L4-5 ...".
+    r"|(?P<proc>(?:(?<=^)|(?<=[\n.;:]\s)|(?<=[\n.;:])|(?<=\s{2})|(?<=\bokay\s)|(?<=\bso\s)|(?<=\bsame\s))[ \t]*"
     r"(?:the\s+)?(?:procedures?|operations?)(?:\s+(?:performed|done))?(?:\s+today)?(?:\s+(?:was|were|is|are))?"
     r"(?=\s+(?!was\b|were\b|is\b|note\b|tolerated\b|went\b|itself\b|in\s+detail\b)[a-z]))"
-    r"|(?P<ind>(?:(?<=^)|(?<=[\n.;:]\s)|(?<=[\n.;:])|(?<=\s{2}))[ \t]*(?:the\s+)?indications?"
+    r"|(?P<ind>(?:(?<=^)|(?<=[\n.;:]\s)|(?<=[\n.;:])|(?<=\s{2})|(?<=\bgeneral\s)|(?<=\blocal\s)|(?<=\bsedation\s))"
+    r"[ \t]*(?:the\s+)?indications?"
     r"(?:\s+for\s+(?:the\s+)?(?:surgery|procedure|operation))?(?:\s+(?:was|were|is|are))?(?=\s+[a-z]))"
+    # Words that open the next part of a dictation even without punctuation: they end the procedure list.
+    r"|(?P<anesthesia>\banesthesia\s+(?=general|local|monitored|mac\b|spinal|regional|iv\b|sedation))"
+    r"|(?P<description>\bdescription\s+of\s+(?:the\s+)?(?:procedure|operation)\b|\bestimated\s+blood\s+loss\b)"
     r"|(?P<proc_today>\bprocedures?\s+(?:(?:performed|done)\s+)?today\s+(?:was|were|is)\b"
     r"|\bprocedures?\s+(?:performed|done)\s+(?:was|were|is)\b)",
     re.IGNORECASE,
 )
 _SPOKEN_NAMES = {"pre": "preoperative_diagnosis", "post": "postoperative_diagnosis", "proc": "procedure",
-                 "proc_today": "procedure", "ind": "indications"}
+                 "proc_today": "procedure", "ind": "indications", "anesthesia": "anesthesia",
+                 "description": "description"}
 
 
 def _spoken_sections(text: str, typed: list[re.Match[str]]) -> list[Section]:
@@ -277,7 +286,38 @@ _ABBREVIATIONS = {"dr", "mr", "mrs", "ms", "no", "vs", "approx", "st", "fig", "e
 _SENTENCE_END = re.compile(r"[.!?](?=\s+[\"'(]?[A-Za-z0-9])|[.!?]$|\n\s*\n|\n(?=\s*[A-Z][A-Z ]{3,}:)")
 
 
+# Speech-to-text without punctuation gives one "sentence" for a whole note, and a "no" at its end would then
+# negate a procedure at its start. A run this long is cut before words that start a new thought in dictation.
+_RUN_ON_WORDS = 45
+_THOUGHT_STARTS = re.compile(
+    r"\s(?=(?:we|she|he|they|i|then|next|after\s+that|at\s+this\s+point|following\s+this|there\s+was|there\s+were"
+    r"|this\s+was|the\s+patient|patient|estimated\s+blood\s+loss|ebl|complications|no\s+complications"
+    r"|preoperative|postoperative|procedure|procedures|indications|findings|anesthesia|description|plan)\b)",
+    re.IGNORECASE,
+)
+
+
+def _cut_run_on(text: str, start: int, end: int) -> list[tuple[int, int]]:
+    if len(text[start:end].split()) <= _RUN_ON_WORDS:
+        return [(start, end)]
+    pieces, cursor = [], start
+    for match in _THOUGHT_STARTS.finditer(text, start, end):
+        cut = match.end()
+        if len(text[cursor:cut].split()) >= 4:
+            pieces.append((cursor, cut))
+            cursor = cut
+    pieces.append((cursor, end))
+    return pieces
+
+
 def split_sentences(text: str) -> list[tuple[int, int]]:
+    spans = []
+    for start, end in _split_marked_sentences(text):
+        spans.extend(_cut_run_on(text, start, end))
+    return spans
+
+
+def _split_marked_sentences(text: str) -> list[tuple[int, int]]:
     spans, start = [], 0
     for match in _SENTENCE_END.finditer(text):
         end = match.end()

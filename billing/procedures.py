@@ -53,6 +53,7 @@ TRIGGERS: list[tuple[str, str]] = [
     ("anterior_fusion", r"anterior\s+(?:spin(?:e|al)\s+|thoracolumbar\s+|lumbar\s+|thoracic\s+|cervical\s+)?"
                         r"(?:fusion|arthrodesis)"),
     ("posterolateral_fusion", r"(?:posterolateral|posterior|intertransverse|instrumented\s+posterior|posterior\s+spinal)"
+                              r"(?:\s*\([^)]{0,30}\))?"  # "posterolateral (intertransverse) arthrodesis"
                               r"\s+(?:spin(?:e|al)\s+|lumbar\s+|cervical\s+|thoracic\s+|segmental\s+|instrumented\s+)*"
                               r"(?:fusions?|arthrodes[ie]s)|posterolateral\s+gutters?"),
     # Decompression
@@ -109,7 +110,8 @@ TRIGGERS: list[tuple[str, str]] = [
     ("discography", r"discogra(?:m|phy|ms)|diskogra(?:m|phy)|provocative\s+discography"),
     ("scs_paddle", r"paddle\s+(?:lead|electrode)s?|laminotomy\s+(?:lead|electrode)"),
     ("scs_lead", r"(?:spinal\s+cord\s+)?stimulator\s+(?:trial|lead|electrode)s?|(?:epidural\s+)?electrode\s+arrays?"
-                 r"|percutaneous\s+(?:placement\s+of\s+)?(?:\w+\s+)?(?:leads?|electrodes?)|spinal\s+cord\s+stimulat"),
+                 r"|percutaneous\s+(?:placement\s+of\s+)?(?:[\w-]+\s+)?(?:leads?|electrodes?)|spinal\s+cord\s+stimulat"
+                 r"|\bSCS\b(?:\s+(?:trial|leads?|implant(?:ation)?|placement|system))?"),
     ("scs_generator", r"(?:implantable\s+)?pulse\s+generator|\bIPG\b|neurostimulator\s+generator"),
     ("occipital_block", r"(?:greater\s+|lesser\s+)?occipital\s+nerve\s+(?:blocks?|injections?)|\bGONB?s?\b"
                         r"|occipital\s+(?:nerve\s+)?blocks?"),
@@ -132,7 +134,17 @@ _REGION_WORDS = [
 ]
 _SIDE = re.compile(r"\b(bilateral(?:ly)?|both\s+sides|left(?:-sided)?|right(?:-sided)?)\b", re.IGNORECASE)
 _FLUORO = re.compile(r"fluoroscop\w*|\bfluoro\b|\bC-arm\b|\bCT[- ]guid\w*|computed\s+tomography\s+guid\w*", re.IGNORECASE)
-_PAST = re.compile(r"\b(?:status\s+post|s/p|history\s+of|previous(?:ly)?|prior)\b", re.IGNORECASE)
+_PAST = re.compile(r"\b(?:status\s+post|s/p|history\s+of|previous(?:ly)?|prior|had\s+(?:an?\s+|his\s+|her\s+)?|"
+                   r"underwent|has\s+had|have\s+had)\b", re.IGNORECASE)
+# "... laminectomy in 2019", "... fusion 3 years ago": dated, so not this session.
+_DATED_AFTER = re.compile(r"^[^.;\n]{0,30}?\b(?:in\s+(?:19|20)\d\d|(?:\d+|a|one|two|three|four|five|several)\s+"
+                          r"(?:years?|months?)\s+ago)\b", re.IGNORECASE)
+# "We may do medial branch blocks down the road", "will consider RFA": a plan, not something done today.
+_PLANNED = re.compile(r"\b(?:may|might|could|would|will|plan(?:s|ned|ning)?\s+to|consider(?:ing)?|schedul\w+|"
+                      r"recommend(?:ed)?|candidate\s+for|if\s+(?:needed|indicated|this\s+fails))\b[^.;\n]{0,40}$",
+                      re.IGNORECASE)
+_PLANNED_AFTER = re.compile(r"^[^.;\n]{0,40}\b(?:down\s+the\s+road|in\s+the\s+future|at\s+a\s+later\s+date|"
+                            r"next\s+(?:visit|time|month)|if\s+(?:needed|this\s+fails))\b", re.IGNORECASE)
 _NARRATIVE = re.compile(r"\b(?:the\s+)?patient\s+was\b|\bwas\s+(?:taken|brought|placed)\b", re.IGNORECASE)
 
 
@@ -190,8 +202,15 @@ def _split_items(text: str, start: int, end: int) -> list[tuple[int, int]]:
         cursor = start + match.end()
     if text[cursor:end].strip():
         pieces.append((cursor, end))
-    # Item numbers and stray punctuation left between splits are not statements.
-    return [(a, b) for a, b in pieces if re.search(r"[A-Za-z]{3}", text[a:b])]
+    # Item numbers and stray punctuation left between splits are not statements; a sub-item that only names a
+    # level ("   a. L3-4") belongs to the item above it.
+    kept: list[tuple[int, int]] = []
+    for a, b in pieces:
+        if re.search(r"[A-Za-z]{3}", text[a:b]):
+            kept.append((a, b))
+        elif kept and lv.find_levels(text[a:b]):
+            kept[-1] = (kept[-1][0], b)
+    return kept
 
 
 def _triggers_in(text: str, start: int, end: int, kinds: Iterable[str] | None = None) -> list[tuple[str, int, int]]:
@@ -236,8 +255,10 @@ def region_of_levels(interspaces: list[lv.Interspace], vertebrae: list[lv.Verteb
 # Clinic shorthand: "b/l", "bilat", "L>R", "lt", "rt", and a lone capital L or R before a level or a procedure
 # ("L L5-S1 TFESI", "R C5-6 MBB"); "L5" and "L>R" are not sides of one.
 _SIDE_SHORT = re.compile(
-    r"(?P<bilateral>\b(?i:b/l|bilat)\b|\b[LR]\s*>\s*[LR]\b)|(?P<left>\b(?i:lt)\b\.?|(?<![\w/>-])L(?=\s+(?:[CTLS]\d|side|"
-    r"sided|[a-z]{3,}|[A-Z]{3,})))|(?P<right>\b(?i:rt)\b\.?|(?<![\w/>-])R(?=\s+(?:[CTLS]\d|side|sided|[a-z]{3,}|[A-Z]{3,})))",
+    r"(?P<bilateral>\b(?i:b/l|bilat)\b|\b[LR]\s*>\s*[LR]\b)|(?P<left>\b(?i:lt)\b\.?|(?<![\w/>-])L(?=\s+(?!{numbers})(?:[CTLS]\d|side|"
+    r"sided|[a-z]{3,}|[A-Z]{3,})))|(?P<right>\b(?i:rt)\b\.?|(?<![\w/>-])R(?=\s+(?!{numbers})(?:[CTLS]\d|side|sided|[a-z]{3,}|[A-Z]{3,})))"
+    # "L four L five" is a spoken level, not "left four".
+    .replace("{numbers}", r"(?i:one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve)\b"),
 )
 
 
@@ -294,8 +315,9 @@ def read_procedures(note: Note) -> ProcedureReading:
         _share_levels(text, triggers, assigned)
         statement_text = text[s_start:s_end]
         for i, (kind, start, end) in enumerate(triggers):
-            if _PAST.search(text[s_start:start]):
-                continue  # "Status post C5-6 fusion": an earlier operation, named among the diagnoses
+            if (_PAST.search(text[s_start:start]) or _DATED_AFTER.match(text[end:s_end])
+                    or _planned(text, s_start, start, end, s_end)):
+                continue  # "Status post C5-6 fusion", "will consider RFA": not done in this session
             fact = ProcedureFact(kind=kind, start=start, end=end)
             for mention in assigned[i]:
                 fact.interspaces.extend(mention.interspaces)
@@ -309,6 +331,8 @@ def read_procedures(note: Note) -> ProcedureReading:
             fact.evidence.append(Evidence(s_start, s_end, text[s_start:s_end].strip()))
             fact.detail["statement"] = (s_start, s_end)
             candidates.append(fact)
+
+    _levels_and_side_from_template(note, candidates)
 
     # Details (implants, microscope, navigation) and decompressions the narrative adds.
     statement_spans = set(statements)
@@ -324,6 +348,9 @@ def read_procedures(note: Note) -> ProcedureReading:
         if section is not None and section.name in {"preoperative_diagnosis", "postoperative_diagnosis",
                                                      "diagnosis", "indications"}:
             continue
+        if (_PAST.search(text[sentence[0]:start]) or _DATED_AFTER.match(text[end:sentence[1]])
+                or _planned(text, sentence[0], start, end, sentence[1])):
+            continue  # "she had an L4-S1 laminectomy in 2019", "we may do blocks later"
         fact = ProcedureFact(kind=kind, start=start, end=end, from_statement=False)
         sentence_text = text[sentence[0]:sentence[1]]
         sentence_triggers = _triggers_in(text, sentence[0], sentence[1])
@@ -352,6 +379,36 @@ def read_procedures(note: Note) -> ProcedureReading:
     if fluoro:
         imaging = any(c.affirmed for c in assess(text, fluoro))
     return ProcedureReading(facts=facts, imaging_guidance=imaging, negated=negated, statements=statements)
+
+
+def _planned(text: str, s_start: int, start: int, end: int, s_end: int) -> bool:
+    return bool(_PLANNED.search(text[max(s_start, start - 60):start]) or _PLANNED_AFTER.match(text[end:min(s_end,
+                                                                                                        end + 60)]))
+
+
+def _levels_and_side_from_template(note: Note, facts: list[ProcedureFact]) -> None:
+    """ "LEVELS: L3-4, L4-5" and "SIDE: Bilateral" lines of a templated note belong to its procedure."""
+    text = note.text
+    level_sections = note.bodies("levels")
+    side_sections = note.bodies("side")
+    if not level_sections and not side_sections:
+        return
+    mentions = [_shift(m, s.start) for s in level_sections for m in lv.find_levels(note.section_text(s))]
+    side = next((found for s in side_sections if (found := _side(note.section_text(s)))), None)
+    for fact in facts:
+        if fact.kind in DETAIL_KINDS:
+            continue
+        if mentions and not fact.interspaces and not fact.vertebrae:
+            for mention in mentions:
+                fact.interspaces.extend(mention.interspaces)
+                fact.vertebrae.extend(mention.vertebrae)
+                if mention.form in ("vertebra", "list"):
+                    fact.detail.setdefault("roots", []).extend(mention.vertebrae)
+            fact.region = region_of_levels(fact.interspaces, fact.vertebrae) or fact.region
+            start, end = level_sections[0].start, level_sections[0].end
+            fact.evidence.append(Evidence(start, end, text[start:end].strip()))
+        if side and not fact.laterality:
+            fact.laterality = side
 
 
 def _clause(text: str, s_start: int, s_end: int, start: int, end: int) -> str:

@@ -109,6 +109,23 @@ def cpt_of(text: str, **context) -> Counter:
     ("Proc: L lateral transpsoas interbody fusion L3-4 + L4-5 with PEEK cages.", {"22558": 1, "22585": 1, "22853": 2}),
     ("Procedure: TLIF with posterolateral fusion L4-L5, pedicle screws L4-L5; laminectomy of L3 for stenosis.",
      {"22633": 1, "22840": 1, "63047-XS-51": 1}),
+    # templated pain notes give levels and side on their own lines
+    ("PROCEDURE: Lumbar MBB #2, fluoro guided\nLEVELS: L2, L3, L4 MB + L5 DR (L3-4, L4-5, L5-S1 facets)\n"
+     "SIDE: Bilateral", {"64493-50": 1, "64494-50": 1, "64495-50": 1}),
+    # a numbered item's levels can sit on sub-item lines; a parenthesis can sit inside the approach words
+    ("PROCEDURES:\n1. Transforaminal lumbar interbody fusion (left-sided approach):\n   a. L3-4\n   b. L4-5\n"
+     "2. Posterolateral (intertransverse) arthrodesis L3-4 and L4-5.", {"22633": 1, "22634": 1}),
+    # unpunctuated speech: headers run together, levels said as words
+    ("preoperative diagnosis herniated disc L four L five right side postoperative diagnosis same procedure right L "
+     "four L five hemilaminotomy and microdiscectomy anesthesia general indications leg pain", {"63030": 1}),
+    ("procedure anterior cervical discectomy and fusion at c five six and c six seven with PEEK cages",
+     {"22551": 1, "22552": 1, "22853": 2}),
+    # plans, earlier operations and denied co-surgery are not this session's work
+    ("Procedure: bilateral SI joint injections under fluoro. We may do medial branch blocks down the road.",
+     {"27096-50": 1}),
+    ("Procedure: SCS trial with two percutaneous 8-contact leads. He had an L4-S1 laminectomy in 2019.",
+     {"63650": 2}),
+    ("Co-surgeon: none.\nProcedure: L4-L5 PLIF with a PEEK cage.", {"22630": 1, "22853": 1}),
     # growth factor and marrow graft
     ("Procedure: L5-S1 ALIF with a PEEK cage and rhBMP-2.", {"22558": 1, "22853": 1, "20930": 1}),
     ("Procedure: posterolateral fusion L4-L5 with pedicle screws L4-L5 and bone marrow aspirate from the iliac crest.",
