@@ -10,7 +10,9 @@
 2. What it says: each statement (list item, line, sentence) is scanned for condition phrases (`CONDITIONS`),
    manifestations that change the code ("with radiculopathy", "without neurogenic claudication"), levels
    (`billing.levels`), regions and sides. medspaCy ConText drops negated, uncertain ("possible", "rule out"),
-   hypothetical and family statements (Guidelines IV.H: uncertain diagnoses are not coded in outpatient care).
+   hypothetical and family statements (Guidelines IV.H: uncertain diagnoses are not coded in outpatient care);
+   "consistent with" / "working diagnosis" in the indication of a procedure note (no diagnosis line) name the
+   condition treated and are coded with a DX-CONCLUSION finding.
 3. Which code: region from the level ("C5-C6" cervical, "L5-S1" lumbosacral), else the region word, else the
    levels of the procedure performed; cervical disc disorders by level (M50.x2x since FY2021); lumbar disc
    degeneration by pain type (M51.36x/M51.37x since FY2025, chosen from the tabular text); combination codes
@@ -33,7 +35,7 @@ from dataclasses import dataclass, field, replace
 from datetime import date
 
 from billing import icd
-from billing.levels import LevelMention, find_levels
+from billing.levels import Interspace, LevelMention, find_levels
 from billing.note import Context, Note, assess, split_sentences
 from billing.results import DiagnosisCode, DiagnosisResult, Evidence, Finding
 
@@ -97,9 +99,16 @@ CONDITIONS: dict[str, str] = {
     "radiculopathy": (
         r"\bradiculopath(?:y|ies)\b|\bradiculitis\b|\bradic\b|\bradicular\s+(?:pain|symptoms|syndrome|complaints)\b"
         r"|\bnerve\s+root\s+(?:compression|impingement|irritation)\b|\bbrachial\s+neuritis\b|\bpinched\s+nerve\b"
+        # The verb said of a lesion: "herniation compressing the left S1 root" (index: Compression, nerve root,
+        # in intervertebral disc disorder -> M51.1-).
+        r"|\b(?:compress(?:es|ed|ing)|impinging|impinges)\s+(?:on\s+|upon\s+)?(?:the\s+)?(?:[\w-]+\s+){0,3}?"
+        r"(?:nerve\s+)?roots?\b"
     ),
     "myelopathy": r"\bmyelopath(?:y|ies)\b|\bmyelomalacia\b",
-    "cord_compression": r"\b(?:spinal\s+)?cord\s+compression\b|\bcompression\s+of\s+the\s+(?:spinal\s+)?cord\b",
+    "cord_compression": r"\b(?:spinal\s+)?cord\s+compression\b|\bcompression\s+of\s+the\s+(?:spinal\s+)?cord\b"
+                        # "spondylosis ... compressing the spinal cord" (M47.1: spondylogenic compression of cord)
+                        r"|\b(?:compress(?:es|ed|ing)|impinging|impinges)\s+(?:on\s+|upon\s+)?(?:the\s+)?"
+                        r"(?:(?:spinal|cervical|thoracic)\s+)?cord\b",
     "neurogenic_claudication": r"\b(?:neurogenic|spinal|pseudo)[- ]?claudication\b"
                                r"|(?:(?<=\bw/\s)|(?<=\bwith\s))(?-i:NC)\b",  # "LSS w/ NC"
     "sciatica": r"\bsciatica\b",
@@ -228,8 +237,12 @@ _REGION_WORDS = (
 )
 _REGION_RE = re.compile("|".join(rf"(?P<{name}>\b(?:{words})\b)" for name, words in _REGION_WORDS), re.IGNORECASE)
 _VERTEBRA_REGION = {"C": "cervical", "T": "thoracic", "L": "lumbar", "S": "sacral"}
+# A capital R or L alone is a side only before a limb or side word ("CRPS R lower extremity", "L sided pain").
+_LIMB_AFTER = (r"(?=\s+(?:upper|lower|leg|legs|arm|arms|foot|hand|knee|hip|ankle|wrist|shoulder|elbow|buttock|thigh"
+               r"|calf|side|sided)\b)")
 _SIDE_RE = re.compile(r"\b(?:(?P<both>bilateral(?:ly)?|bilat|b/l|both\s+sides|(?:right|left)\s+(?:greater|worse|>)\s+"
-                      r"(?:than\s+)?(?:right|left))|(?P<left>left|(?-i:[Ll]t))|(?P<right>right|(?-i:[Rr]t)))\b",
+                      r"(?:than\s+)?(?:right|left))|(?P<left>left|(?-i:[Ll]t)|(?-i:L)" + _LIMB_AFTER + r")"
+                      r"|(?P<right>right|(?-i:[Rr]t)|(?-i:R)" + _LIMB_AFTER + r"))\b",
                       re.IGNORECASE)  # "Rt"/"rt", never "RT" (radiation therapy)
 
 # ICD-10-CM 5th character for a region in the M40-M54 "site" subdivisions.
@@ -469,7 +482,7 @@ def _code(note: Note, findings: list[Finding]) -> list[DiagnosisCode]:
     written = _codes_written(text, blocks)
     findings.extend(_code_in_text_findings(text, written))
     masked = _expand_shorthand(_mask(text, [(start, end) for start, end, _ in written]))
-    levels = find_levels(masked)
+    levels = _slip_levels(masked, find_levels(masked))
     procedure = _procedure_context(note, masked, levels)
 
     chosen, source = _choose_blocks(masked, blocks)
@@ -498,6 +511,29 @@ def _code(note: Note, findings: list[Finding]) -> list[DiagnosisCode]:
         findings.append(_missing_finding(chosen))
     findings.extend(_uncoded_findings(masked, text, chosen))
     return codes
+
+
+# A slip named by its two vertebrae ("spondylolisthesis of L5 on S1", "L4 on L5 anterolisthesis") is at the
+# interspace between them: the motion segment that slipped, whose region gives the code (L5-S1 lumbosacral).
+_SLIP_GAP = re.compile(r"[ \t]+on[ \t]+$")
+_SLIP_WORDS = re.compile(r"listhes[ie]s|\bslip", re.IGNORECASE)
+
+
+def _slip_levels(text: str, levels: list[LevelMention]) -> list[LevelMention]:
+    out: list[LevelMention] = []
+    for level in levels:
+        previous = out[-1] if out else None
+        if (previous is not None and previous.form == "vertebra" and level.form == "vertebra"
+                and len(previous.vertebrae) == 1 and len(level.vertebrae) == 1
+                and _SLIP_GAP.match(text[previous.end:level.start])
+                and previous.vertebrae[0].next() == level.vertebrae[0]
+                and _SLIP_WORDS.search(text, max(0, previous.start - 80), min(len(text), level.end + 40))):
+            upper, lower = previous.vertebrae[0], level.vertebrae[0]
+            out[-1] = LevelMention(previous.start, level.end, text[previous.start:level.end],
+                                   (Interspace(upper, lower),), (upper, lower), "interspace")
+            continue
+        out.append(level)
+    return out
 
 
 # --- 1. where the diagnosis is ---------------------------------------------------------------------------
@@ -567,8 +603,9 @@ def _opening_block(note: Note) -> list[_Block]:
                   if any(p.search(note.text, a, min(b, end)) for p in _CONDITION_RE.values())), None)
     if first is None:
         return []
-    window = sentences[first:first + 2]
-    return [_Block("preamble", window[0][0], min(window[-1][1], end))]
+    # One block per sentence, so that a consent or risk sentence that follows is skipped on its own and does not
+    # take the diagnosis sentence with it (unpunctuated speech: "... C7 radiculopathy procedure ... consent signed").
+    return [_Block("preamble", a, min(b, end)) for a, b in sentences[first:first + 2]]
 
 
 def _header_start(text: str, section) -> int:
@@ -598,8 +635,14 @@ def _read_blocks(text: str, blocks: list[_Block], levels: list[LevelMention],
     mentions: list[_Mention] = []
     for block in blocks:
         for statement in _statements(text, block):
-            if block.kind in ("indications", "preamble") and _NOT_CLINICAL_RE.search(text[statement[0]:statement[1]]):
-                continue
+            if block.kind in ("indications", "preamble"):
+                # What follows a word of consent or risk is not the patient's ("risks include stenosis"); what
+                # precedes it still is ("... C7 radiculopathy procedure ... consent signed", said without stops).
+                not_clinical = _NOT_CLINICAL_RE.search(text, *statement)
+                if not_clinical:
+                    statement = (statement[0], not_clinical.start())
+                    if not text[statement[0]:statement[1]].strip():
+                        continue
             mentions.extend(_read_statement(text, statement, block.kind, levels, findings))
     return mentions
 
@@ -710,9 +753,15 @@ def _without_spans(text: str, start: int, end: int, spans: list[tuple[int, int]]
 
 # Terms of uncertainty that Guidelines IV.H lists for outpatient coding, which ConText does not all know.
 _UNCERTAIN_RE = re.compile(r"\b(?:probabl[ey]|possibl[ey]|suspected|suspect|suspicious\s+for|questionable|question\s+of"
-                           r"|likely|r/o|rule\s+out|ruled\s+out|versus|vs\.|consistent\s+with|compatible\s+with"
-                           r"|concern\s+for|cannot\s+(?:be\s+)?exclude[d]?|working\s+diagnosis|presumed)\b",
+                           r"|likely|r/o|rule\s+out|ruled\s+out|versus|vs\.|concern\s+for|cannot\s+(?:be\s+)?exclude[d]?"
+                           r"|presumed)\b",
                            re.IGNORECASE)
+# Terms IV.H also lists that state the physician's conclusion rather than a doubt. On a diagnosis line they leave
+# the diagnosis uncertain. In the indication of a procedure note (no diagnosis line) they name the condition the
+# procedure is performed for ("persistent pain since her laminectomy, consistent with post-laminectomy
+# syndrome"; "the working diagnosis is cervical spondylotic myelopathy"): coded, with a finding to confirm it.
+_CONCLUSION_RE = re.compile(r"\b(?:consistent\s+with|compatible\s+with|working\s+diagnosis)\b", re.IGNORECASE)
+_CONCLUSION_SOURCES = frozenset({"indications", "preamble"})
 
 
 # ", with ..." after a negated item opens a new, affirmed qualifier: "stenosis without neurogenic claudication,
@@ -732,8 +781,19 @@ def _apply_context(text: str, statement: tuple[int, int], mentions: list[_Mentio
     offset = statement[0]
     contexts = assess(text[statement[0]:statement[1]], [(m.start - offset, m.end - offset) for m in mentions])
     for mention, context in zip(mentions, contexts, strict=True):
-        if _UNCERTAIN_RE.search(text, statement[0], mention.start):
+        conclusion = _CONCLUSION_RE.search(text, statement[0], mention.start)
+        doubted = _UNCERTAIN_RE.search(text, statement[0], mention.start)
+        if doubted or (conclusion and mention.source not in _CONCLUSION_SOURCES):
             context = replace(context, uncertain=True)
+        elif conclusion and context.affirmed and not context.historical and mention.kind not in MANIFESTATIONS:
+            findings.append(Finding(
+                "DX-CONCLUSION", "info",
+                f'"{text[mention.start:mention.end]}" is stated as "{conclusion.group(0)}" in the indication: coded as '
+                "the condition the procedure treats. Guidelines IV.H list the term among uncertain ones; confirm the "
+                "diagnosis with the physician if in doubt.",
+                evidence=(Evidence(mention.start, mention.end, text[mention.start:mention.end]),),
+                source_title=GUIDELINES, source_passage="Section IV.H: uncertain diagnoses in outpatient care.",
+            ))
         if context.negated and _negation_closed(text, statement[0], mention.start):
             context = replace(context, negated=False)
         mention.context = context

@@ -130,6 +130,25 @@ CASES = [
      "radiculopathy.\nProcedure: C5-6 ACDF.", {"M50.122"}),
     # With no label at all, a short opening statement may state the diagnosis.
     ("Lumbar radiculopathy at L4-5. Procedure: L4-5 transforaminal injection.", {"M54.16"}),
+    # A lesion "compressing the cord" is spondylogenic cord compression (M47.1-); "compressing the root" is the
+    # radiculopathy of the disc disorder (M50.1-/M51.1-).
+    ("Indications: MRI shows cervical spondylosis compressing the spinal cord at C4-5.\nProcedure: laminoplasty.",
+     {"M47.12"}),
+    ("Indications: a new disc herniation at L5-S1 compressing the right S1 nerve root.\nProcedure: discectomy.",
+     {"M51.17"}),
+    ("Indications: a C5-6 disc protrusion impinging on the left C6 root.\nProcedure: C5-6 ACDF.", {"M50.122"}),
+    # A slip named by its vertebrae is at the interspace between them: L5 on S1 is lumbosacral.
+    ("Postoperative diagnosis: degenerative spondylolisthesis of L5 on S1.\nProcedure: L5-S1 fusion.", {"M43.17"}),
+    ("Postoperative diagnosis: grade 2 anterolisthesis L4 on L5.\nProcedure: L4-5 fusion.", {"M43.16"}),
+    ("Diagnosis: L5-S1 spondylolisthesis.\nProcedure: L5-S1 fusion.", {"M43.17"}),
+    # A capital R or L before a limb is the side (CRPS by limb and side).
+    ("Dx: CRPS type I, R lower extremity.\nProcedure: lumbar sympathetic block.", {"G90.521"}),
+    ("Dx: CRPS I L upper extremity.\nProcedure: stellate ganglion block.", {"G90.512"}),
+    # "Consistent with" / "working diagnosis" in the indication of a procedure note names what is treated.
+    ("Indications: persistent back and leg pain since his laminectomy, consistent with post-laminectomy "
+     "syndrome with lumbar radiculopathy.\nProcedure: spinal cord stimulator implant.", {"M96.1", "M54.16"}),
+    ("Indications: hand clumsiness and gait imbalance. The working diagnosis is cervical spondylotic myelopathy.\n"
+     "Procedure: C3-6 laminoplasty.", {"M47.12"}),
 ]
 
 
@@ -234,6 +253,10 @@ WRITTEN_AS_SPOKEN_OR_TERSE = [
      "Procedure: kyphoplasty.", {"M80.08XA"}),
     ("Pt: 70 y/o F, no osteoporosis on DEXA.\nDx: L1 compression fracture.\nProcedure: kyphoplasty.",
      {"M48.56XA"}),
+    # A consent sentence run on after the diagnosis sentence does not silence the diagnosis.
+    ("procedure note patient is a 60 year old man with a right C six seven disc protrusion and right C seven "
+     "radiculopathy procedure right C six seven transforaminal injection consent signed time out done",
+     {"M50.123"}),
     # Neurogenic claudication belongs to the region: a second mention of lumbar stenosis is not "without" it.
     ("he has lumbar stenosis with neurogenic claudication period MRI shows severe stenosis at L3-4 and L4-5 "
      "period procedure L3-5 laminectomy period", {"M48.062"}),
@@ -273,6 +296,22 @@ def test_a_note_without_a_documented_diagnosis_gets_no_code_and_a_query(text):
 
 def test_an_uncertain_diagnosis_is_reported_as_not_coded():
     assert "DX-UNCERTAIN" in rules_of("Diagnosis: probable lumbar stenosis.\nProcedure: L3-4 ILESI.")
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    # On a diagnosis line the conclusion terms of IV.H leave the diagnosis uncertain.
+    ("Diagnosis: findings consistent with lumbar stenosis.\nProcedure: L3-4 ILESI.", set()),
+    # Doubt terms stay uncertain in the indication too.
+    ("Indications: leg pain, possibly from lumbar stenosis.\nProcedure: L3-4 ILESI.", {"M79.606"}),
+])
+def test_uncertainty_terms_by_where_they_are_written(text, expected):
+    assert codes_of(text) == expected
+
+
+def test_a_conclusion_coded_from_the_indication_is_reported():
+    text = "Indications: chronic pain since 2019, consistent with failed back syndrome.\nProcedure: SCS trial."
+    assert codes_of(text) == {"M96.1"}
+    assert "DX-CONCLUSION" in rules_of(text)
 
 
 @pytest.mark.parametrize(("text", "written", "status"), [
