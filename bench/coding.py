@@ -1,4 +1,5 @@
-"""Coding accuracy and speed on the shared dev sets (../shared/data), scored with ../shared/eval/score.py.
+"""Coding accuracy and speed on the shared dev sets (../shared/data), scored with ../shared/eval/score.py, and on
+any further sets named in BILLY_BENCH_EXTRA_SETS (colon-separated folders of notes with a gold.jsonl).
 
 Runs `manage.py voice_to_claim` over each set's files in gold order (the real contract), scores the JSON
 Lines with the shared scorer, prints the misses, and times the engine per transcript in-process.
@@ -21,8 +22,8 @@ SHARED = Path(os.environ.get("BILLY_SHARED_DIR", ROOT.parent / "shared"))
 SETS = ("dev_dictations", "mtsamples_dev")
 
 
-def score_set(name: str, *, verbose: bool = True) -> dict | None:
-    folder = SHARED / "data" / name
+def score_set(name: str, *, verbose: bool = True, folder: Path | None = None) -> dict | None:
+    folder = folder or SHARED / "data" / name
     gold = folder / "gold.jsonl"
     if not gold.exists():
         return None
@@ -81,6 +82,18 @@ def main() -> dict:
         print(result["report"].rstrip())
         for key, value in result["figures"].items():
             figures[f"{name}_{key}"] = value
+    # Further sets of notes the engine has never been tuned on (a folder of *.txt with gold.jsonl each), e.g.
+    # BILLY_BENCH_EXTRA_SETS=/data/heldout-a:/data/heldout-b. They stay outside the project.
+    for extra in filter(None, os.environ.get("BILLY_BENCH_EXTRA_SETS", "").split(":")):
+        folder = Path(extra)
+        result = score_set(folder.name, folder=folder, verbose=False)
+        if result is None:
+            print(f"{folder}: no gold.jsonl, skipped")
+            continue
+        print(f"== {folder.name} (extra set)")
+        print(result["report"].rstrip())
+        for key, value in result["figures"].items():
+            figures[f"{folder.name}_{key}"] = value
     timing = time_engine()
     if timing:
         print(f"engine time per transcript (no LLM): median {timing['median_ms']} ms, p95 {timing['p95_ms']} ms, "
