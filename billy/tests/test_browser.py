@@ -86,3 +86,35 @@ def test_a_biller_adds_a_patient_with_primary_and_secondary_coverage_and_finds_t
     page.fill("input[name=q]", "QUENNELL, O, 1949-11-23")
     page.click("form.form-inline button[type=submit]")
     expect(page.locator("#results a")).to_have_text("Quennell, Ottilie")
+
+
+@pytest.mark.worker
+def test_a_physician_uploads_a_dictation_and_watches_it_become_a_transcript(transactional_world, live_server,
+                                                                           page: Page, tmp_path):
+    import shutil
+    import subprocess
+
+    from billy.testing.processes import running_cluster
+
+    if shutil.which("espeak-ng") is None:
+        pytest.skip("espeak-ng is not installed (bin/bootstrap installs it)")
+    audio = tmp_path / "dictation.wav"
+    subprocess.run(["espeak-ng", "-s", "150", "-w", str(audio),
+                    "Procedure: lumbar laminectomy, L four L five. No fusion was performed."], check=True)
+    cache.clear()
+    world = transactional_world
+    page.goto(f"{live_server.url}/patients/{world.patient.pk}/")
+    page.fill("input[name=login]", "physician@north.test")
+    page.fill("input[name=password]", "correct horse battery")
+    page.click("button[type=submit]")
+    page.click("text=Upload a dictation")
+    page.fill("input[name=date_of_service]", "2026-06-01")
+    page.set_input_files("input[name=audio]", str(audio))
+    page.click("main form button[type=submit]")
+    expect(page.locator(".message-success")).to_contain_text("being transcribed")
+    expect(page.locator("#dictation-status .pill")).to_be_visible()
+    with running_cluster("inference", WHISPER_MODEL="tiny.en"):
+        # The page polls with htmx; no reload: the transcript replaces the progress bar when it is ready.
+        expect(page.locator("#dictation-status .transcript")).to_contain_text("laminectomy", timeout=120_000)
+    assert page.locator("#dictation-status .word").count() > 5
+    assert page.locator("audio#player").get_attribute("src").endswith("/audio/")
