@@ -1,6 +1,6 @@
 from django.contrib import admin
 
-from audio.models import Recording, Transcript
+from audio.models import PracticeSpeechSettings, Recording, Transcript
 from billy.admin import PracticeScopedAdmin
 
 
@@ -33,3 +33,8 @@ class TranscriptAdmin(PracticeScopedAdmin):
 
     def has_change_permission(self, request, obj=None):
         return False
+
+
+@admin.register(PracticeSpeechSettings)
+class PracticeSpeechSettingsAdmin(PracticeScopedAdmin):
+    list_display = ("practice", "hotwords", "updated_at")

@@ -90,3 +90,21 @@ class Transcript(models.Model):
 
     def __str__(self) -> str:
         return f"Transcript of recording #{self.recording_id}"
+
+
+class PracticeSpeechSettings(models.Model):
+    """A practice's own words for the speech model: surgeons' names, implant brands, local terms."""
+
+    practice = models.OneToOneField(Practice, on_delete=models.CASCADE, related_name="speech_settings")
+    hotwords = models.TextField(
+        blank=True, max_length=600,
+        help_text="Comma-separated words and phrases the transcription should expect (e.g. implant brands, "
+                  "surgeons' names). Keep it short: a long list makes the model repeat it. Blank: IamBilly's "
+                  "spine vocabulary.")
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name = verbose_name_plural = "speech settings"
+
+    def __str__(self) -> str:
+        return f"Speech settings of {self.practice}"

@@ -21,7 +21,7 @@ from django.db.models import F
 from django.utils import timezone
 from django_q.tasks import async_task
 
-from audio.models import Recording, RecordingSource, RecordingStatus, Transcript
+from audio.models import PracticeSpeechSettings, Recording, RecordingSource, RecordingStatus, Transcript
 from audio.validation import AudioRejected, copy_limited, inspect_audio
 from billy.audit import audit_record
 from billy.models import Membership, Role
@@ -180,7 +180,15 @@ def _transcribe_audio(recording: Recording):
             for block in iter(lambda: decrypted.read(1 << 20), b""):
                 plain.write(block)
         plain.flush()
-        return speech.transcribe(Path(plain.name), on_progress=progress)
+        return speech.transcribe(Path(plain.name), on_progress=progress,
+                                 hotwords=hotwords_for(practice_id=recording.practice_id))
+
+
+def hotwords_for(*, practice_id: int) -> str | None:
+    """The practice's own hotwords from the admin, or None for IamBilly's spine vocabulary."""
+    own = PracticeSpeechSettings.objects.filter(practice_id=practice_id).first()
+    words = " ".join((own.hotwords if own else "").split())
+    return words or None
 
 
 def _failure_message(exc: Exception) -> str:

@@ -94,3 +94,13 @@ def test_an_uploaded_dictation_is_transcribed_by_the_inference_worker(transactio
     assert recording.status == RecordingStatus.TRANSCRIBED, recording.status_message
     page = client.get(f"/dictations/{recording.pk}/").content.decode()
     assert "laminectomy" in page.lower() and 'class="word' in page
+
+
+@pytest.mark.django_db
+def test_a_practice_can_give_its_own_hotwords_and_blank_means_the_spine_vocabulary(world):
+    from audio.models import PracticeSpeechSettings
+
+    assert services.hotwords_for(practice_id=world.practice.pk) is None
+    PracticeSpeechSettings.objects.create(practice=world.practice, hotwords="  Mazor,\n  Globus Creo,  Okafor ")
+    assert services.hotwords_for(practice_id=world.practice.pk) == "Mazor, Globus Creo, Okafor"
+    assert services.hotwords_for(practice_id=world.other_practice.pk) is None
