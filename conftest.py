@@ -110,6 +110,8 @@ def browser_type_launch_args(browser_type_launch_args):
         **browser_type_launch_args,
         "executable_path": "/usr/bin/chromium",
         "headless": True,
+        # A fake microphone (a steady tone) and no permission prompt, for the in-browser recorder.
         "args": ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-background-networking",
+                 "--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream",
                  "--disable-component-update", "--disable-sync", "--disable-quic", "--no-first-run"],
     }

@@ -9,7 +9,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from audio import selectors, services
 from audio.forms import DictationUploadForm
-from audio.models import RecordingStatus
+from audio.models import RecordingSource, RecordingStatus
 from audio.uploads import SizeLimitedUploadHandler
 from billy.middleware import client_ip
 from billy.models import Role
@@ -54,7 +54,8 @@ def _dictation_upload(request, patient_id: int):
             try:
                 recording = services.recording_upload(
                     membership=membership, patient=patient, date_of_service=form.cleaned_data["date_of_service"],
-                    upload=audio, original_name=audio.name)
+                    upload=audio, original_name=audio.name,
+                    source=form.cleaned_data["source"] or RecordingSource.UPLOAD)
             except services.DuplicateRecording as exc:
                 messages.info(request, str(exc))
                 return redirect("dictation_detail", recording_id=exc.existing_id)

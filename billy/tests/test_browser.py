@@ -118,3 +118,31 @@ def test_a_physician_uploads_a_dictation_and_watches_it_become_a_transcript(tran
         expect(page.locator("#dictation-status .transcript")).to_contain_text("laminectomy", timeout=120_000)
     assert page.locator("#dictation-status .word").count() > 5
     assert page.locator("audio#player").get_attribute("src").endswith("/audio/")
+
+
+def test_a_physician_records_in_the_browser_previews_and_sends(transactional_world, live_server, page: Page):
+    from audio.models import Recording
+
+    cache.clear()
+    world = transactional_world
+    page.goto(f"{live_server.url}/dictations/new/{world.patient.pk}/")
+    page.fill("input[name=login]", "physician@north.test")
+    page.fill("input[name=password]", "correct horse battery")
+    page.click("button[type=submit]")
+    page.fill("input[name=date_of_service]", "2026-06-02")
+    page.click("[data-action=start]")
+    expect(page.locator("[data-role=status]")).to_have_text("Recording…")
+    page.wait_for_timeout(1500)
+    page.click("[data-action=pause]")
+    expect(page.locator("[data-role=status]")).to_have_text("Paused.")
+    page.click("[data-action=pause]")  # resume
+    page.wait_for_timeout(1500)
+    assert float(page.locator("#recorder meter").get_attribute("value") or 0) >= 0
+    page.click("[data-action=stop]")
+    expect(page.locator("#recorder audio")).to_be_visible()  # the preview, before anything is sent
+    assert Recording.objects.exclude(pk=world.recording.pk).count() == 0
+    page.click("[data-action=use]")
+    expect(page.locator(".message-success")).to_contain_text("being transcribed")
+    recording = Recording.objects.exclude(pk=world.recording.pk).get()
+    assert recording.source == "browser" and recording.format_label in ("WebM", "Ogg")
+    assert recording.duration_s > 1.5
