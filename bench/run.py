@@ -11,6 +11,8 @@ Foundation figures (more join as the pipeline lands):
 - server time of the sign-in page and a patient page through the full middleware stack;
 - patient lookup by name + birth date among BENCH_PATIENTS (default 100 000) patients (target p95 < 30 ms);
 - fee schedule lookup per claim and per line (bench/fees.py);
+- speech to text with base and tiny.en: load, real-time factor, WER, level recall (bench/speech.py; skipped,
+  saying so, when ../shared or espeak-ng is absent);
 - coding accuracy on ../shared/data (CPT, ICD-10-CM, modifier F1, exact claims) and time per transcript
   (bench/coding.py; skipped, saying so, when ../shared is absent).
 """
@@ -145,6 +147,11 @@ def main() -> int:
     import fees as fees_bench
 
     figures.update(fees_bench.main())
+
+    # Speech to text: base and tiny.en on the dev dictations spoken by espeak-ng (each model in its own process).
+    import speech as speech_bench
+
+    figures.update(speech_bench.main())
 
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True,
                             text=True).stdout.strip() or "unknown"

@@ -1036,6 +1036,10 @@ def _apply_multiple_procedure_modifier(lines: list[ServiceLine]) -> None:
     """Modifier 51 on the second and later primary (non-add-on) procedures of the session."""
     # Radiology (7xxxx) and drug (J) codes are exempt from the multiple-procedure rule.
     primaries = [line for line in lines if not line.add_on and not line.cpt.startswith(("J", "7"))]
+    rvus = [cpt.work_rvu(line.cpt) for line in primaries]
+    if None not in rvus:
+        # The procedure worth most is the one paid in full: rank by work RVU (stable, so ties keep their order).
+        primaries = [line for _, line in sorted(zip(rvus, primaries, strict=True), key=lambda pair: -pair[0])]
     for line in primaries[1:]:
         if "51" not in line.modifiers and "50" not in line.modifiers:
             line.modifiers.append("51")

@@ -217,6 +217,27 @@ def dose_per_unit_mg(code: str) -> float | None:
     return _dose_from_descriptor(entry.descriptor)
 
 
+@functools.cache
+def _work_rvus() -> Mapping[str, float]:
+    source = resources.files(__package__ or "billing") / "data" / "work_rvu.csv"
+    out: dict[str, float] = {}
+    with resources.as_file(source) as path, open(path, newline="", encoding="utf-8") as fh:
+        for row in csv.DictReader(fh):
+            value = float(row["work_rvu"])
+            if not 0 < value < 200:
+                raise ValueError(f"{path}: work RVU for {row['code']} out of range: {value}")
+            out[_normalise(row["code"])] = value
+    return MappingProxyType(out)
+
+
+def work_rvu(code: str) -> float | None:
+    """The Medicare physician fee schedule work RVU of a primary procedure, used to rank the procedures of one
+    session (modifier 51 goes on every primary after the first). The values are those of the CMS national
+    PPRRVU file as we remember them (``work_rvu.csv`` says "verify"); only their order matters here. None for a
+    code the table does not hold."""
+    return _work_rvus().get(_normalise(code))
+
+
 def _normalise(code: str) -> str:
     return code.strip().upper()
 

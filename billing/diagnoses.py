@@ -572,6 +572,10 @@ def _choose_blocks(text: str, blocks: list[_Block]) -> tuple[list[_Block], str]:
     for block in blocks:
         by_kind.setdefault(block.kind, []).append(block)
     post = [b for b in by_kind.get("postoperative", []) if not _is_same(text, b)]
+    if post and by_kind.get("preoperative") and all(_SAME_START_RE.match(text[b.start:b.end]) for b in post):
+        # "Postoperative diagnosis same, large extruded fragment at L4-5": the preoperative diagnosis, plus what
+        # surgery added to it.
+        return by_kind["preoperative"] + post, "postoperative"
     if post:
         return post, "postoperative"
     for kind in ("preoperative", "diagnosis", "indications"):

@@ -34,7 +34,8 @@ SECTION_HEADERS: dict[str, tuple[str, ...]] = {
         "pre- and postoperative diagnosis", "pre and postoperative diagnosis",
         "preoperative and postoperative diagnosis", "pre/post diagnosis",
     ),
-    "diagnosis": ("diagnosis", "diagnoses", "dx", "dxs", "indication diagnosis", "procedure diagnosis",
+    "diagnosis": ("diagnosis", "diagnoses", "dx", "dxs", "indication diagnosis", "indication/dx", "indications/dx",
+                  "dx/indication", "diagnosis/indication", "indication/diagnosis", "procedure diagnosis",
                   "procedure diagnoses", "procedural diagnosis", "procedural diagnoses"),
     "procedure": (
         "procedure", "procedures", "procedure performed", "procedures performed", "operation",
@@ -79,7 +80,8 @@ _HEADER = re.compile(
     r"(?:(?<=^)|(?<=[\n.;]\s)|(?<=[\n.;])|(?<=\n\s\s)|(?<=\s{2}))"   # start of text, line, or sentence
     r"\s*(?P<phrase>(?:" + "|".join(sorted((re.escape(p).replace(r"\ ", r"\s+") for p in _PHRASE_TO_SECTION),
                                            key=len, reverse=True)) + r"))"
-    r"\s*(?:\(s\))?\s*(?::|-\s|\s+(?:is|was|were)\s"
+    # "Targets (bilateral):", "Level(s) injected (fluoro):": a short qualifier in brackets before the colon.
+    r"\s*(?:\(s\)|\([^()\n]{1,24}\)(?=\s*:))?\s*(?::|-\s|\s+(?:is|was|were)\s"
     # "The procedure was tolerated well", "procedure was explained": a sentence about it, not its header.
     r"(?!\s*(?:well\b|tolerated|uneventful|uncomplicated|completed|successful|without|then\b|explained|discussed|"
     r"terminated|aborted|stopped|difficult|performed\s+without|done\s+without)))",
@@ -108,8 +110,29 @@ _PERIOD_AS_WORD_AFTER = re.compile(r"\s+(?:of|in|after|before|during|was|is)\b",
 _SAME_THEN_STOP = re.compile(r"\b(?:was|is|were|are|remained|remains)\s+the\s+same\s+$", re.IGNORECASE)
 
 
+# A surgeon corrects himself mid-sentence: "at C3-4, sorry, scratch that, at C4-5", "L3-4, no, L4-5", "a four-level,
+# um, sorry, a three-level plate". The retracted words and the correction are blanked (same length), so nothing
+# is coded from what was taken back and "no" does not read as a negation of what follows.
+_LEVEL_WORD = r"(?:[CTLS]\d{1,2}(?:\s*-\s*[CTLS]?\d{1,2})?|(?:one|two|three|four|five|six|seven|eight|\d)[- ]levels?|left|right)"
+_SELF_CORRECTION = re.compile(
+    r"\b" + _LEVEL_WORD + r"(?:[,\s]+(?:(?:um|uh|er|ah)\b,?\s*)*"
+    r"(?:no(?=\s*,)|sorry|I\s+mean|I'm\s+sorry|rather|correction|scratch\s+that|strike\s+that|make\s+that)\b[,.]?\s*)+"
+    r"(?:(?:at|a|the|to)\s+)?(?=" + _LEVEL_WORD + r"\b)",
+    re.IGNORECASE,
+)
+# A template's yes/no boxes: "Transforaminal performed: [ ] yes [X] no" says it was not done. The line is blanked.
+_BOX_NO = re.compile(r"(?im)^[^\n:]{2,60}:[ \t]*(?:\[[ \t]?\][ \t]*yes[ \t]*\[[xX✓✔][ \t]?\][ \t]*no"
+                     r"|\[[xX✓✔][ \t]?\][ \t]*no[ \t]*\[[ \t]?\][ \t]*yes)\b[^\n]*")
+
+
+def _blank(match: re.Match[str]) -> str:
+    return re.sub(r"[^\n]", " ", match.group(0))
+
+
 def spoken_to_written(text: str) -> str:
-    """Spoken punctuation and layout turned into marks, keeping the text's length and offsets."""
+    """Spoken punctuation and layout turned into marks, self-corrections and unticked template boxes blanked,
+    keeping the text's length and offsets."""
+    text = _BOX_NO.sub(_blank, _SELF_CORRECTION.sub(_blank, text))
 
     def mark(match: re.Match[str]) -> str:
         width = match.end() - match.start()
@@ -184,6 +207,14 @@ class Note:
 
 
 # A header alone on its line, without a colon, as typed notes often have ("OPERATIONS PERFORMED\n1. ...").
+# "Diagnosis. Pathologic fractures of T8 and T9 ...": a dictated header with its spoken period, at a line start.
+_DOTTED_HEADER = re.compile(
+    r"(?m)^[ \t]*(?P<phrase>(?:" + "|".join(sorted((re.escape(p).replace(r"\ ", r"\s+") for p in _PHRASE_TO_SECTION),
+                                                 key=len, reverse=True)) + r"))\.[ \t]+(?=[A-Z])",
+    re.IGNORECASE,
+)
+_SENTENCE_FORM = re.compile(r"\s(?:is|was|were)\s$", re.IGNORECASE)
+
 _LINE_HEADER = re.compile(
     r"(?m)^[ \t]*(?P<phrase>(?:" + "|".join(sorted((re.escape(p).replace(r"\ ", r"\s+") for p in _PHRASE_TO_SECTION),
                                                  key=len, reverse=True)) + r"))[ \t]*:?[ \t]*$",
@@ -264,6 +295,8 @@ def _typed_sections(text: str) -> list[Section]:
     starts = {m.start("phrase") for m in known}
     known += [m for m in _LINE_HEADER.finditer(text) if m.start("phrase") not in starts]
     starts = {m.start("phrase") for m in known}
+    known += [m for m in _DOTTED_HEADER.finditer(text) if m.start("phrase") not in starts]
+    starts = {m.start("phrase") for m in known}
     others = [m for m in _OTHER_HEADER.finditer(text)
               if not any(k.start("phrase") <= m.start("phrase") < k.end() for k in known)]
     headers = sorted(known + others, key=lambda m: m.start("phrase"))
@@ -275,6 +308,11 @@ def _typed_sections(text: str) -> list[Section]:
     for i, match in enumerate(headers):
         phrase = " ".join(match.group("phrase").lower().split())
         end = headers[i + 1].start("phrase") if i + 1 < len(headers) else len(text)
+        if match.re is _DOTTED_HEADER or (match.re is _HEADER and _SENTENCE_FORM.search(match.group(0))):
+            # "Procedure was a two level arthroplasty ...": a header said as a sentence ends with its paragraph,
+            # as a spoken one does, not at a next typed header the dictation may never have.
+            paragraph = text.find("\n\n", match.end())
+            end = min(end, paragraph) if paragraph != -1 else end
         sections.append(Section(_PHRASE_TO_SECTION.get(phrase, "other"), match.group("phrase"), match.end(), end))
     return sections
 

@@ -98,8 +98,8 @@ TRIGGERS: list[tuple[str, str]] = [
             r"|radiofrequency\s+(?:of|to)\s+the\s+medial\s+branch|facet\s+(?:joint\s+)?denervation"),
     ("si_fusion", r"sacroiliac\s+joint\s+(?:fusion|arthrodesis)|\bSI\s+joint\s+(?:fusion|arthrodesis)|\bSIJ\s+fusion"
                   r"|sacroiliac\s+(?:fusion|arthrodesis)"),
-    ("si_injection", r"sacroiliac\s+joint\s+(?:injection|block)s?|\bSI\s+joint\s+(?:injection|block)s?"
-                     r"|\bSIJ\s+(?:injection|block)s?|sacroiliac\s+(?:injection|arthrogram)s?"),
+    ("si_injection", r"(?:sacroiliac|\bSI|\bSIJ)\s+(?:joint\s+)?(?:intra-?articular\s+)?(?:steroid\s+)?"
+                     r"(?:injection|block|arthrogram)s?"),
     ("facet_injection", r"medial\s+branch(?:es)?(?:\s+nerves?)?(?:[^.;\n]{0,60}?\b(?:blocks?|injections?))|\bMBBs?\b"
                         r"|dorsal\s+ram(?:us|i)\s+blocks?|facet\s+(?:joint\s+)?(?:injection|block)s?"
                         r"|intra-?articular\s+(?:facet\s+)?(?:injection|block)s?|facet\s+arthrogram"),
@@ -326,8 +326,11 @@ def read_procedures(note: Note) -> ProcedureReading:
                     fact.detail.setdefault("roots", []).extend(mention.vertebrae)
             clause = _clause(text, s_start, s_end, start, end)
             fact.laterality = _side(clause) or _side(statement_text)
+            # "... with lateral mass screws C4 and C5, and C4 laminectomy": a level the nearest-trigger rule gave to
+            # another procedure still places this one in its region.
             fact.region = region_of_levels(fact.interspaces, fact.vertebrae) or _region_from_words(clause) \
-                or _region_from_words(statement_text)
+                or _region_from_words(statement_text) or region_of_levels(
+                    [i for m in mentions for i in m.interspaces], [v for m in mentions for v in m.vertebrae])
             fact.evidence.append(Evidence(s_start, s_end, text[s_start:s_end].strip()))
             fact.detail["statement"] = (s_start, s_end)
             candidates.append(fact)

@@ -76,7 +76,7 @@ def cpt_of(text: str, **context) -> Counter:
      {"22207": 1, "22802-51": 1, "22843": 1, "22848": 1}),
     ("Indications: cervical myelopathy; mild kyphosis on imaging.\nProcedure: posterior cervical laminectomy and "
      "fusion C3-C6.",
-     {"22600": 1, "22614": 2, "63045-51": 1, "63048": 2}),
+     {"22600-51": 1, "22614": 2, "63045": 1, "63048": 2}),
     # laminae named one by one count one segment each
     ("Procedure: laminectomy of C3, C4, C5 and C6.", {"63045": 1, "63048": 3}),
     # a laminectomy away from the interbody fusion is a distinct level (XS); next to it, 63052
@@ -144,6 +144,42 @@ def test_what_the_note_negates_or_places_in_the_past_is_not_coded(text, absent):
     assert absent not in {code.split("-")[0] for code in cpt_of(text)}
 
 
+def codes_of_note(text: str) -> Counter:
+    result = code_note(text)
+    return Counter({f"{line.cpt}{''.join('-' + m for m in line.modifiers)}": line.units for line in result.lines})
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    # A dictated self-correction: only the level meant is coded, and its "no" is no negation.
+    ("Procedure, anterior cervical discectomy and fusion at C4-5, sorry, scratch that, at C5-6 and C6-7, with PEEK "
+     "cages.", {"22551": 1, "22552": 1, "22853": 2}),
+    ("Procedure, right transforaminal epidural injection at, um, L3-4, no, L4-5, under fluoroscopy.",
+     {"64483-RT": 1}),
+    # A template's yes/no box that says no is not a procedure done.
+    ("Procedure: lumbar interlaminar epidural steroid injection under fluoroscopy.\n"
+     "Transforaminal performed: [ ] yes [X] no\nLevel: L4-L5", {"62323": 1}),
+    # An SI joint injection called intra-articular is still the SI joint (27096), not a facet joint.
+    ("Procedure: bilateral SI joint intra-articular injections under fluoroscopy.", {"27096-50": 1}),
+    # Medial branch targets on a line of their own give the joints.
+    ("Procedure: bilateral lumbar medial branch blocks under fluoroscopy.\n"
+     "Targets (bilateral): L2, L3 and L4 medial branches.", {"64493-50": 1, "64494-50": 1}),
+    # A disc replacement includes the foraminotomies done with it (22856: decompression of the roots).
+    ("Procedure was a C5-6 cervical total disc arthroplasty.\n\nWe did bilateral foraminotomies at C5-6, then "
+     "placed the disc.", {"22856": 1}),
+])
+def test_dictated_and_templated_forms(text, expected):
+    assert codes_of_note(text) == Counter(expected)
+
+
+def test_modifier_51_goes_to_the_procedure_worth_less():
+    # Cervical laminectomy (63045, work RVU 17.95) outranks posterior fusion (22600, 17.40); lumbar fusion (22612,
+    # 23.53) outranks laminectomy (63047, 15.37): the lesser one takes 51 whatever order the note lists them in.
+    cervical = cpt_of("Procedure: posterior fusion C4-C5 with lateral mass screws C4 and C5, and C4 laminectomy.")
+    assert cervical["22600-51"] == 1 and cervical["63045"] == 1
+    lumbar = cpt_of("Procedure: L4 laminectomy, and posterolateral fusion L4-L5 with pedicle screws L4 and L5.")
+    assert lumbar["63047-51"] == 1 and lumbar["22612"] == 1
+
+
 def test_the_second_primary_procedure_takes_modifier_51():
     codes = cpt_of("Procedure: posterolateral fusion L4-L5 with pedicle screws L4 and L5, and L4-L5 decompressive "
                    "laminectomy.")
@@ -204,7 +240,7 @@ def test_a_missing_level_is_coded_once_and_flagged():
 
 END_TO_END = {
     "acdf_three_level_cage.txt": {"22551": 1, "22552": 2, "22853": 3, "22846": 1, "20930": 1},
-    "posterior_cervical_fusion.txt": {"22600": 1, "22614": 1, "63045-51": 1, "63048": 1, "22842": 1, "20936": 1},
+    "posterior_cervical_fusion.txt": {"22600-51": 1, "22614": 1, "63045": 1, "63048": 1, "22842": 1, "20936": 1},
     "lumbar_microdiscectomy_right.txt": {"63030": 1},
     "redo_discectomy.txt": {"63042": 1},
     "kyphoplasty_two_level.txt": {"22513": 1, "22515": 1},

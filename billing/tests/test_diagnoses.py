@@ -260,6 +260,12 @@ WRITTEN_AS_SPOKEN_OR_TERSE = [
     # Neurogenic claudication belongs to the region: a second mention of lumbar stenosis is not "without" it.
     ("he has lumbar stenosis with neurogenic claudication period MRI shows severe stenosis at L3-4 and L4-5 "
      "period procedure L3-5 laminectomy period", {"M48.062"}),
+    # "Postoperative diagnosis same, <more>": the preoperative diagnosis and what surgery added.
+    ("Preop diagnosis, left S1 radiculopathy from an L5-S1 disc herniation. Postop diagnosis same, with a "
+     "sequestered fragment at L5-S1.\nProcedure, left L5-S1 microdiscectomy.", {"M51.17"}),
+    # A dictated header with its spoken period: "Diagnosis. ..." at the start of a line.
+    ("Procedure note for a 70 year old.\n\nDiagnosis. Osteoporotic compression fracture of L1, initial "
+     "encounter.\n\nProcedure, L1 kyphoplasty.", {"M80.08XA"}),
 ]
 
 

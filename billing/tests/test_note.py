@@ -24,6 +24,55 @@ def test_spoken_punctuation_becomes_marks_of_the_same_length(said, written):
     assert len(spoken_to_written(said)) == len(said)
 
 
+@pytest.mark.parametrize(("said", "kept"), [
+    ("fusion at C4-5, sorry, scratch that, at C5-6 and C6-7", "C5-6 and C6-7"),
+    ("TFESI at, um, L4-5, no, L5-S1 on the left", "L5-S1 on the left"),
+    ("we placed a three-level, uh, sorry, a two-level plate", "two-level plate"),
+    ("block on the left, I mean right side", "right side"),
+])
+def test_a_self_correction_leaves_only_what_was_meant(said, kept):
+    written = spoken_to_written(said)
+    assert len(written) == len(said)
+    assert written.rstrip().endswith(kept)
+    assert not any(word in written for word in ("sorry", "scratch", ", no,", "I mean"))
+
+
+@pytest.mark.parametrize("said", [
+    "no stenosis at L3-4, no, the canal was wide",   # "no" that negates a finding, not a correction
+    "at L4-5, no stenosis at L3-4",
+    "it was L3-4, sorry, so we went down one level",  # the apology is not followed by a level
+])
+def test_what_is_not_a_self_correction_is_left_as_said(said):
+    assert spoken_to_written(said) == said
+
+
+def test_an_unticked_yes_box_blanks_its_line():
+    text = "Approach: interlaminar\nTransforaminal performed: [ ] yes [X] no\nSedation: [X] no [ ] yes\nEnd"
+    written = spoken_to_written(text)
+    assert "Transforaminal" not in written and "Sedation" not in written
+    assert written.startswith("Approach: interlaminar\n") and written.endswith("\nEnd")
+    assert len(written) == len(text)
+    ticked = "Transforaminal performed: [X] yes [ ] no"
+    assert spoken_to_written(ticked) == ticked
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    # A header dictated with its period opens its paragraph.
+    ("Dictation for a 60 year old.\n\nIndications. Leg pain for a year.\n\nDescription. Prone, prepped.",
+     [("indications", "Leg pain for a year"), ("description", "Prone, prepped")]),
+    # "Procedure was ..." is a header said as a sentence: it ends with its paragraph.
+    ("Pre-op diagnosis: stenosis.\nPost-op diagnosis: same.\nProcedure was a C5-6 arthroplasty.\n\n"
+     "We then did foraminotomies.",
+     [("preoperative_diagnosis", "stenosis"), ("postoperative_diagnosis", "same"),
+      ("procedure", "a C5-6 arthroplasty")]),
+    # A short qualifier in brackets before the colon.
+    ("Procedure: medial branch blocks.\nTargets (bilateral): L3, L4 and L5 medial branches.",
+     [("procedure", "medial branch blocks"), ("levels", "L3, L4 and L5 medial branches")]),
+])
+def test_dotted_sentence_and_qualified_headers(text, expected):
+    assert sections(text) == expected
+
+
 @pytest.mark.parametrize(("text", "expected"), [
     ("PREOPERATIVE DIAGNOSIS: L4-5 stenosis.\nPOSTOPERATIVE DIAGNOSIS: Same.\nPROCEDURE: L4-5 laminectomy.",
      [("preoperative_diagnosis", "L4-5 stenosis"), ("postoperative_diagnosis", "Same"),
