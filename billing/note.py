@@ -113,7 +113,8 @@ _SAME_THEN_STOP = re.compile(r"\b(?:was|is|were|are|remained|remains)\s+the\s+sa
 # A surgeon corrects himself mid-sentence: "at C3-4, sorry, scratch that, at C4-5", "L3-4, no, L4-5", "a four-level,
 # um, sorry, a three-level plate". The retracted words and the correction are blanked (same length), so nothing
 # is coded from what was taken back and "no" does not read as a negation of what follows.
-_LEVEL_WORD = r"(?:[CTLS]\d{1,2}(?:\s*-\s*[CTLS]?\d{1,2})?|(?:one|two|three|four|five|six|seven|eight|\d)[- ]levels?|left|right)"
+_LEVEL_WORD = (r"(?:[CTLS]\d{1,2}(?:\s*-\s*[CTLS]?\d{1,2})?|(?:one|two|three|four|five|six|seven|eight|\d)[- ]levels?"
+               r"|left|right)")
 _SELF_CORRECTION = re.compile(
     r"\b" + _LEVEL_WORD + r"(?:[,\s]+(?:(?:um|uh|er|ah)\b,?\s*)*"
     r"(?:no(?=\s*,)|sorry|I\s+mean|I'm\s+sorry|rather|correction|scratch\s+that|strike\s+that|make\s+that)\b[,.]?\s*)+"
