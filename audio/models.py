@@ -87,9 +87,53 @@ class Transcript(models.Model):
     device = models.CharField(max_length=20)
     real_time_factor = models.FloatField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
+    # The text as the model (and the normaliser) wrote it; `text` is what the physician corrected and signs.
+    machine_text = PhiTextField(null=True, blank=True)
+    edited_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True,
+                                  related_name="+")
+    edited_at = models.DateTimeField(null=True, blank=True)
+    # Optimistic locking: each correction or addendum moves it on; an edit made from an older page is refused.
+    version = models.PositiveIntegerField(default=1)
+    # A biller who finds the signed text wrong or short asks the physician for an addendum.
+    addendum_requested_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True,
+                                              blank=True, related_name="+")
+    addendum_requested_at = models.DateTimeField(null=True, blank=True)
+    addendum_request_reason = PhiTextField(null=True, blank=True)
 
     def __str__(self) -> str:
         return f"Transcript of recording #{self.recording_id}"
+
+
+class SignatureKind(models.TextChoices):
+    SIGNATURE = "signature", "Signature"
+    ADDENDUM = "addendum", "Signed addendum"
+
+
+class TranscriptSignature(models.Model):
+    """A physician's attestation of the exact text of a transcript. Rows are never changed or deleted (the
+    database refuses it); a later change of the text is an addendum, a new row signed in the same way."""
+
+    transcript = models.ForeignKey(Transcript, on_delete=models.PROTECT, related_name="signatures")
+    sequence = models.PositiveSmallIntegerField()  # 1 for the signature, 2.. for addenda
+    kind = models.CharField(max_length=10, choices=SignatureKind.choices)
+    text = PhiTextField()  # the whole text as signed
+    text_sha256 = models.CharField(max_length=64)  # of that text (UTF-8): what was signed can be checked
+    reason = PhiTextField(null=True, blank=True)  # an addendum's reason, in the physician's words
+    signer = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    signer_name = models.CharField(max_length=200)  # the name as printed under the signature
+    attestation = models.CharField(max_length=400)
+    signed_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["transcript", "sequence"]
+        constraints = [
+            models.UniqueConstraint(fields=["transcript", "sequence"], name="one_signature_per_sequence"),
+            models.CheckConstraint(condition=Q(sequence=1, kind="signature") | Q(sequence__gt=1, kind="addendum"),
+                                   name="signature_first_then_addenda"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} {self.sequence} of transcript #{self.transcript_id}"
 
 
 class PracticeSpeechSettings(models.Model):

@@ -152,7 +152,7 @@ def recording_transcribe(*, recording_id: int) -> bool:
         return False
     with transaction.atomic():
         Transcript.objects.update_or_create(recording=recording, defaults={
-            "text": result.text, "segments_json": json.dumps(result.segments_as_json()),
+            "text": result.text, "machine_text": result.text, "segments_json": json.dumps(result.segments_as_json()),
             "changes_json": json.dumps(result.changes_as_json()), "model_name": result.model_name,
             "device": result.device,
             "real_time_factor": result.real_time_factor})

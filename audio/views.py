@@ -7,7 +7,7 @@ from django.shortcuts import redirect, render
 from django.views.decorators.csrf import csrf_exempt, csrf_protect
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from audio import selectors, services
+from audio import review, selectors, services
 from audio.forms import DictationUploadForm
 from audio.models import RecordingSource, RecordingStatus
 from audio.uploads import SizeLimitedUploadHandler
@@ -77,11 +77,115 @@ def dictation_detail(request, recording_id: int):
     transcript = getattr(recording, "transcript", None) if recording.status == RecordingStatus.TRANSCRIBED else None
     words = _timed_words(transcript) if transcript else []
     context = {"recording": recording, "transcript": transcript, "words": words,
-               "working": recording.status in (RecordingStatus.UPLOADED, RecordingStatus.TRANSCRIBING)}
+               "working": recording.status in (RecordingStatus.UPLOADED, RecordingStatus.TRANSCRIBING),
+               "is_author": recording.physician_id == request.user.pk and membership.role == Role.PHYSICIAN,
+               "may_request_addendum": membership.role in (Role.BILLER, Role.ADMIN),
+               **_review_context(recording, transcript)}
     template = "audio/detail.html#status" if request.htmx else "audio/detail.html"
     response = render(request, template, context)
     response["Vary"] = "HX-Request"
     return response
+
+
+def _review_context(recording, transcript) -> dict:
+    changes = json.loads(transcript.changes_json or "[]") if transcript else []
+    return {"state": review.review_state(transcript) if transcript else None, "changes": changes}
+
+
+def dictation_review(request, recording_id: int):
+    """The dictating physician reads the transcript, corrects it and signs it; once signed, adds addenda."""
+    membership = require_membership(request, Role.PHYSICIAN)
+    recording = selectors.recording_get(membership=membership, recording_id=recording_id)
+    transcript = getattr(recording, "transcript", None) if recording.status == RecordingStatus.TRANSCRIBED else None
+    status = 200
+    if request.method == "POST":
+        if transcript is None:
+            messages.error(request, "The transcript is not ready yet.")
+            return redirect("dictation_detail", recording_id=recording.pk)
+        try:
+            review.transcript_correct(membership=membership, transcript=transcript,
+                                      text=request.POST.get("text", ""), version=_int(request.POST.get("version")))
+        except review.ReviewError as exc:
+            messages.error(request, str(exc))
+            status = 409 if isinstance(exc, review.StaleTranscript) else 400
+        else:
+            messages.success(request, "Corrections saved. Sign when the text is right.")
+            return redirect("dictation_review", recording_id=recording.pk)
+    context = {"recording": recording, "transcript": transcript,
+               "words": _timed_words(transcript) if transcript else [],
+               "draft": request.POST.get("text") if request.method == "POST" else None,
+               "attestation": review.ATTESTATION, "addendum_attestation": review.ADDENDUM_ATTESTATION,
+               **_review_context(recording, transcript)}
+    return render(request, "audio/review.html", context, status=status)
+
+
+@require_POST
+def dictation_sign(request, recording_id: int):
+    membership = require_membership(request, Role.PHYSICIAN)
+    recording = selectors.recording_get(membership=membership, recording_id=recording_id)
+    transcript = getattr(recording, "transcript", None)
+    try:
+        if transcript is None:
+            raise review.ReviewError("The transcript is not ready yet.")
+        review.transcript_sign(membership=membership, transcript=transcript,
+                               version=_int(request.POST.get("version")), password=request.POST.get("password", ""),
+                               attested=request.POST.get("attest") == "yes", text=request.POST.get("text"))
+    except review.ReviewError as exc:
+        messages.error(request, str(exc))
+    else:
+        messages.success(request, "Transcript signed.")
+    return redirect("dictation_review", recording_id=recording.pk)
+
+
+@require_POST
+def dictation_addendum(request, recording_id: int):
+    membership = require_membership(request, Role.PHYSICIAN)
+    recording = selectors.recording_get(membership=membership, recording_id=recording_id)
+    transcript = getattr(recording, "transcript", None)
+    try:
+        if transcript is None:
+            raise review.ReviewError("The transcript is not ready yet.")
+        review.transcript_addend(membership=membership, transcript=transcript,
+                                 version=_int(request.POST.get("version")), text=request.POST.get("text", ""),
+                                 reason=request.POST.get("reason", ""), password=request.POST.get("password", ""),
+                                 attested=request.POST.get("attest") == "yes")
+    except review.ReviewError as exc:
+        messages.error(request, str(exc))
+    else:
+        messages.success(request, "Addendum signed.")
+    return redirect("dictation_review", recording_id=recording.pk)
+
+
+@require_POST
+def dictation_request_addendum(request, recording_id: int):
+    membership = require_membership(request, Role.BILLER, Role.ADMIN)
+    recording = selectors.recording_get(membership=membership, recording_id=recording_id)
+    transcript = getattr(recording, "transcript", None)
+    try:
+        if transcript is None:
+            raise review.ReviewError("The transcript is not ready yet.")
+        review.transcript_request_addendum(membership=membership, transcript=transcript,
+                                           reason=request.POST.get("reason", ""))
+    except review.ReviewError as exc:
+        messages.error(request, str(exc))
+    else:
+        messages.success(request, "Addendum requested: it waits in the physician's inbox.")
+    return redirect("dictation_detail", recording_id=recording.pk)
+
+
+@require_GET
+def signing_inbox(request):
+    membership = require_membership(request, Role.PHYSICIAN)
+    inbox = review.signing_inbox(membership=membership)
+    return render(request, "audio/inbox.html", {"to_sign": list(inbox["to_sign"][:200]),
+                                                "addenda": list(inbox["addenda"][:200])})
+
+
+def _int(value) -> int:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return -1
 
 
 def _timed_words(transcript) -> list[dict]:

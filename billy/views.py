@@ -32,6 +32,10 @@ def home(request):
     context = {"membership": membership, "patient_count": patients_for(membership=membership).count()}
     if membership.role == Role.PHYSICIAN:
         context["provider"] = provider_for_user(user=request.user, practice_id=membership.practice_id)
+        from audio.review import signing_inbox
+
+        inbox = signing_inbox(membership=membership)
+        context["to_sign_count"], context["addenda_count"] = inbox["to_sign"].count(), inbox["addenda"].count()
     if membership.role == Role.ADMIN:
         context["team"] = (
             Membership.objects.filter(practice_id=membership.practice_id).select_related("user").order_by("role")

@@ -42,6 +42,12 @@ OWN_ROUTES: dict[str, dict[str, int]] = {
     "dictation_detail": {"anonymous": 302, "outsider": 404, "physician": 200, "biller": 200, "admin": 200},
     "dictation_audio": {"anonymous": 302, "outsider": 404, "physician": 200, "biller": 200, "admin": 200},
     "dictation_retry": {"anonymous": 302, **dict.fromkeys(SIGNED_IN, 405)},  # POST only
+    "signing_inbox": {"anonymous": 302, "outsider": 404, "physician": 200, "biller": 404, "admin": 404},
+    # The review page is the dictating physician's own (the world's dictation is not transcribed yet: it says so).
+    "dictation_review": {"anonymous": 302, "outsider": 404, "physician": 200, "biller": 404, "admin": 404},
+    "dictation_sign": {"anonymous": 302, **dict.fromkeys(SIGNED_IN, 405)},  # POST only
+    "dictation_addendum": {"anonymous": 302, **dict.fromkeys(SIGNED_IN, 405)},  # POST only
+    "dictation_request_addendum": {"anonymous": 302, **dict.fromkeys(SIGNED_IN, 405)},  # POST only
     "practice_setup": {"anonymous": 302, "outsider": 200, "physician": 404, "biller": 200, "admin": 200},
 }
 # allauth pages that need a signed-in user.
