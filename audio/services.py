@@ -202,8 +202,12 @@ def _failure_message(exc: Exception) -> str:
 
 
 def recording_transcribed(*, recording_id: int) -> None:
-    """The hand-off point of the pipeline: the transcript is ready. The claims workflow picks it up from here."""
+    """The hand-off point of the pipeline: a transcript is ready, or its text was signed or amended. The coding
+    step (claims.pipeline) is queued with the recording's id; it codes the signed text when there is one."""
+    from claims.pipeline import recording_code_enqueue
+
     log.info("transcript ready", extra={"recording_id": recording_id})
+    transaction.on_commit(lambda: recording_code_enqueue(recording_id=recording_id))
 
 
 def recording_played(*, membership: Membership, recording: Recording, ip_address: str | None) -> None:

@@ -88,8 +88,13 @@ def dictation_detail(request, recording_id: int):
 
 
 def _review_context(recording, transcript) -> dict:
+    from claims.pipeline import latest_coding
+
     changes = json.loads(transcript.changes_json or "[]") if transcript else []
-    return {"state": review.review_state(transcript) if transcript else None, "changes": changes}
+    coding = latest_coding(recording=recording) if transcript else None
+    claim = json.loads(coding.claim_json) if coding else None
+    return {"state": review.review_state(transcript) if transcript else None, "changes": changes,
+            "coding": coding, "claim": claim}
 
 
 def dictation_review(request, recording_id: int):

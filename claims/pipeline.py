@@ -1,0 +1,97 @@
+"""The pipeline after transcription: a transcript (and later its signed text) is coded into a claim draft.
+
+`recording_code` is what the django-q2 task runs: it takes a recording id, reads the transcript's signed text
+when there is one (else the text as transcribed, for a preview), and stores the engine's claim JSON once per
+text. Safe to run twice: the second run finds the row for the same text and returns it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import time
+import uuid
+
+from django.db import IntegrityError, transaction
+from django_q.tasks import async_task
+
+from audio.models import Recording, RecordingStatus
+from audio.review import signed_text
+from billing.coding import CodingContext, code_note
+from billy.audit import audit_record
+from claims.claim_json import PatientInfo, PayerInfo, claim_json
+from claims.models import CodedTranscript
+
+log = logging.getLogger(__name__)
+
+
+def recording_code_enqueue(*, recording_id: int) -> None:
+    """Queue the coding on the default cluster; the task gets the id only (no PHI in task tables)."""
+    async_task("claims.tasks.recording_code", recording_id,
+               task_name=f"code-{recording_id}-{uuid.uuid4().hex[:8]}")
+
+
+def recording_code(*, recording_id: int) -> CodedTranscript | None:
+    """Code the recording's current text; None when there is no transcript to code."""
+    recording = (Recording.objects.select_related("patient", "transcript").filter(pk=recording_id).first())
+    if recording is None or recording.status != RecordingStatus.TRANSCRIBED or not hasattr(recording, "transcript"):
+        return None
+    transcript = recording.transcript
+    signed = signed_text(transcript)
+    text = signed if signed is not None else transcript.text
+    digest = hashlib.sha256(text.encode("utf-8")).hexdigest()
+    existing = CodedTranscript.objects.filter(recording=recording, text_sha256=digest).first()
+    if existing is not None:
+        return existing
+
+    context, patient, payer, price = _claim_parties(recording)
+    started = time.perf_counter()
+    result = code_note(text, context=context)
+    elapsed_ms = int((time.perf_counter() - started) * 1000)
+    claim = claim_json(result, transcript=text, context=context, patient=patient, payer=payer, price=price)
+    claim["source"] = {"recording_id": recording.pk, "signed": signed is not None}
+    try:
+        with transaction.atomic():
+            coded = CodedTranscript.objects.create(
+                recording=recording, text_sha256=digest, signed=signed is not None,
+                claim_json=json.dumps(claim, default=str),
+                cpt_summary=", ".join(_line_label(line) for line in result.lines)[:400],
+                icd_summary=", ".join(dx.code for dx in result.diagnoses)[:200],
+                finding_count=len(result.findings), engine_ms=elapsed_ms)
+            audit_record(action="recording.coded", practice_id=recording.practice_id, obj=recording,
+                         detail={"coding_id": coded.pk, "lines": len(result.lines),
+                                 "diagnoses": len(result.diagnoses), "signed": coded.signed})
+    except IntegrityError:  # the same text coded by a concurrent run: keep the first
+        return CodedTranscript.objects.get(recording=recording, text_sha256=digest)
+    log.info("recording coded", extra={"recording_id": recording.pk, "coding_id": coded.pk, "ms": elapsed_ms})
+    return coded
+
+
+def _line_label(line) -> str:
+    label = line.cpt + "".join(f"-{m}" for m in line.modifiers)
+    return f"{label} x{line.units}" if line.units > 1 else label
+
+
+def _claim_parties(recording: Recording):
+    """The coding context and claim parties from the patient's coverage in force and the practice's fees."""
+    from billing.selectors import fee_schedule_on
+    from patients.selectors import coverage_in_force
+
+    patient = recording.patient
+    dos = recording.date_of_service
+    primary = coverage_in_force(patient=patient, date_of_service=dos).primary
+    payer_model = primary.payer if primary else None
+    payer_type = "medicare" if payer_model and payer_model.payer_type == "medicare" else (
+        "commercial" if payer_model else "medicare")
+    payer_id = (payer_model.payer_id if payer_model and payer_model.payer_id else "MEDICARE").upper()
+    context = CodingContext(payer_id=payer_id, payer_type=payer_type, place_of_service="22", date_of_service=dos)
+    info = PatientInfo(name=patient.display_name, dob=patient.birth_date.isoformat() if patient.birth_date else None,
+                       sex=patient.sex, member_id=(primary.member_id or "") if primary else "")
+    payer = PayerInfo(name=payer_model.name if payer_model else "Medicare", payer_id=payer_id)
+    price = fee_schedule_on(practice_id=recording.practice_id, date_of_service=dos).charge
+    return context, info, payer, price
+
+
+def latest_coding(*, recording: Recording) -> CodedTranscript | None:
+    return recording.codings.order_by("-created_at", "-pk").first()
