@@ -119,6 +119,21 @@ def test_a_physician_uploads_a_dictation_and_watches_it_become_a_transcript(tran
     assert page.locator("#dictation-status .word").count() > 5
     assert page.locator("audio#player").get_attribute("src").endswith("/audio/")
 
+    # The physician reads the transcript, corrects it and signs it (the claim is built from signed text only).
+    page.click("text=Review and sign")
+    editor = page.locator("textarea#id_text")
+    expect(editor).to_contain_text("laminectomy")
+    corrected = "Procedure: lumbar laminectomy, L4-L5. No fusion was performed."
+    editor.fill(corrected)
+    page.check("input[name=attest]")
+    page.fill("input#id_password", "correct horse battery")
+    page.click("text=Sign the transcript as shown")
+    expect(page.locator(".message-success")).to_contain_text("Transcript signed.")
+    expect(page.locator(".signed-text")).to_have_text(corrected)
+    expect(page.locator(".signatures")).to_contain_text("Electronically signed by Test Physician")
+    page.click("nav >> text=To sign")
+    expect(page.locator("#to-sign-count")).to_have_text("0")
+
 
 def test_a_physician_records_in_the_browser_previews_and_sends(transactional_world, live_server, page: Page):
     from audio.models import Recording
