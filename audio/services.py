@@ -91,8 +91,13 @@ def recording_upload(*, membership: Membership, patient: Patient, date_of_servic
                                             sha256=check.sha256).first()
             raise DuplicateRecording("This recording was just uploaded (twice at once): the first copy is kept.",
                                      existing_id=twin.pk if twin else 0) from exc
+        except OSError as exc:
+            _remove(stored_name)  # disk full, a read-only folder: nothing half-written stays behind
+            log.error("dictation not stored", extra={"error": exc.__class__.__name__, "errno": exc.errno})
+            raise BillyError("The dictation could not be stored: the server's disk is full or cannot be written. "
+                             "Nothing was kept; upload it again later, or tell the practice admin.") from exc
         except Exception:
-            _remove(stored_name)  # disk full, a key problem: nothing half-written stays behind
+            _remove(stored_name)  # a key problem, a database error: nothing half-written stays behind
             raise
     transaction.on_commit(lambda: recording_enqueue(recording_id=recording.pk))
     return recording

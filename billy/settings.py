@@ -150,8 +150,10 @@ Q_CLUSTER = {
     "ALT_CLUSTERS": {
         "inference": {
             "workers": env_int("BILLY_INFERENCE_WORKERS", 1, minimum=1),
-            "timeout": 1800,
-            "retry": 2100,
+            # A transcription may take this long; a task not acknowledged by then (its worker was killed) is
+            # delivered again after `retry` seconds, and the recording's status guard lets it finish once.
+            "timeout": env_int("BILLY_INFERENCE_TIMEOUT_S", 1800, minimum=5),
+            "retry": env_int("BILLY_INFERENCE_RETRY_S", 2100, minimum=10),
             "max_attempts": 2,
             # Models load once per worker process; recycle workers that grow past this RSS (KB).
             "max_rss": env_int("BILLY_INFERENCE_MAX_RSS_KB", 6_000_000, minimum=100_000),

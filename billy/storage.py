@@ -6,6 +6,7 @@ Files are AES-256-GCM in fixed-size segments with a per-file data key wrapped by
 
 from __future__ import annotations
 
+import os
 import tempfile
 
 from django.core.files.base import File
@@ -19,12 +20,30 @@ _SPOOL_BYTES = 8 * 1024 * 1024
 
 class EncryptedFileSystemStorage(FileSystemStorage):
     def _save(self, name: str, content: File) -> str:
+        """Encrypt into a private temporary file beside the target, then link it into place: a write that fails
+        (disk full, a quota) leaves no partial file, and an existing file is never overwritten."""
         content.seek(0)
-        # Spooled: small files stay in memory, a long dictation goes to a temporary file, never whole in RAM.
-        with tempfile.SpooledTemporaryFile(max_size=_SPOOL_BYTES) as encrypted:
-            filecrypto.encrypt_stream(content, encrypted, keyring=file_keyring())
-            encrypted.seek(0)
-            return super()._save(name, File(encrypted))
+        full_path = self.path(name)
+        directory = os.path.dirname(full_path)
+        os.makedirs(directory, exist_ok=True)
+        fd, partial = tempfile.mkstemp(dir=directory, prefix=".incoming-", suffix=".part")  # mode 0600
+        try:
+            with os.fdopen(fd, "wb") as out:
+                filecrypto.encrypt_stream(content, out, keyring=file_keyring())
+                out.flush()
+                os.fsync(out.fileno())
+            while True:
+                try:
+                    os.link(partial, full_path)
+                    break
+                except FileExistsError:  # taken meanwhile: the next free name, as FileSystemStorage does
+                    name = self.get_available_name(name)
+                    full_path = self.path(name)
+            if self.file_permissions_mode is not None:
+                os.chmod(full_path, self.file_permissions_mode)
+        finally:
+            os.unlink(partial)
+        return str(name).replace("\\", "/")
 
     def _open(self, name: str, mode: str = "rb") -> File:
         if "w" in mode or "a" in mode:

@@ -104,3 +104,45 @@ def test_a_practice_can_give_its_own_hotwords_and_blank_means_the_spine_vocabula
     PracticeSpeechSettings.objects.create(practice=world.practice, hotwords="  Mazor,\n  Globus Creo,  Okafor ")
     assert services.hotwords_for(practice_id=world.practice.pk) == "Mazor, Globus Creo, Okafor"
     assert services.hotwords_for(practice_id=world.other_practice.pk) is None
+
+
+LONG_DICTATION = " ".join([
+    "Procedure: decompressive laminectomy, L three L four and L four L five, with bilateral foraminotomies.",
+    "The patient was placed prone on the Jackson table and the back was prepped and draped.",
+    "A midline incision was made and the paraspinal muscles were elevated off the laminae.",
+    "The levels were confirmed with fluoroscopy.",
+    "The laminae of L three and L four were removed with the drill and Kerrison rongeurs.",
+    "The ligamentum flavum was resected and the thecal sac was decompressed.",
+    "Foraminotomies were performed bilaterally at both levels and the nerve roots were free.",
+    "There was no dural tear. Hemostasis was obtained and the wound was irrigated.",
+    "The fascia was closed with interrupted sutures and the skin with staples.",
+] * 3)
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.worker
+def test_a_worker_killed_mid_transcription_is_redelivered_and_finishes_once(transactional_world, tmp_path):
+    from billy.testing.processes import kill_cluster
+
+    path = tmp_path / "long.wav"
+    subprocess.run(["espeak-ng", "-s", "150", "-w", str(path), LONG_DICTATION], check=True)
+    recording = _upload(transactional_world, path.read_bytes())
+    assert recording.duration_s > 60
+    fast_redelivery = {"WHISPER_MODEL": "tiny.en", "BILLY_INFERENCE_TIMEOUT_S": "20", "BILLY_INFERENCE_RETRY_S": "25"}
+    services.recording_enqueue(recording_id=recording.pk)
+    with running_cluster("inference", **fast_redelivery) as cluster:
+        # Killed while it works: the first progress report is written after 5 s of audio, long before the end.
+        wait_for(lambda: Recording.objects.filter(pk=recording.pk, progress_s__gt=0).exists(), timeout=120,
+                 interval=0.05)
+        kill_cluster(cluster)
+    recording.refresh_from_db()
+    assert recording.status == RecordingStatus.TRANSCRIBING and recording.attempts == 1
+    assert not Transcript.objects.filter(recording=recording).exists()
+
+    with running_cluster("inference", **fast_redelivery):
+        # The broker hands the unacknowledged task out again after the retry time; the status guard takes it.
+        wait_for(lambda: Recording.objects.filter(pk=recording.pk, status="transcribed").exists(), timeout=150)
+    recording.refresh_from_db()
+    assert recording.attempts == 2 and recording.status == RecordingStatus.TRANSCRIBED
+    [transcript] = Transcript.objects.filter(recording=recording)
+    assert "laminectomy" in transcript.text.lower() and "L4-L5" in transcript.text

@@ -149,3 +149,33 @@ def test_who_may_see_and_upload(world, client, wav_bytes):
         assert client.get(f"/dictations/{recording.pk}/").status_code == detail
         assert client.get(f"/dictations/{recording.pk}/audio/").status_code == audio
         assert client.get(f"/dictations/new/{world.patient.pk}/").status_code == upload_status
+
+
+def test_a_full_disk_while_storing_fails_cleanly_and_the_same_upload_works_later(world, client, wav_bytes,
+                                                                                 settings, no_queue):
+    """The operating system refuses to grow any file past the plaintext's size (RLIMIT_FSIZE), as a full disk
+    would: the spooled plaintext fits, the encrypted copy does not."""
+    import resource
+    import signal
+
+    client.force_login(world.physician)
+    media = Path(settings.MEDIA_ROOT)
+    before = {p for p in media.rglob("*") if p.is_file()} if media.exists() else set()
+    soft, hard = resource.getrlimit(resource.RLIMIT_FSIZE)
+    previous = signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # the write fails with EFBIG instead of a signal
+    resource.setrlimit(resource.RLIMIT_FSIZE, (len(wav_bytes) + 1, hard))
+    try:
+        response = upload(client, world, wav_bytes)
+    finally:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (soft, hard))
+        signal.signal(signal.SIGXFSZ, previous)
+    assert response.status_code == 400
+    assert "could not be stored" in response.content.decode()
+    assert not Recording.objects.exclude(pk=world.recording.pk).exists()
+    after = {p for p in media.rglob("*") if p.is_file()}
+    assert after == before, f"left behind: {sorted(map(str, after - before))}"  # no partial, no .part file
+    assert not no_queue
+
+    again = upload(client, world, wav_bytes)
+    assert again.status_code == 302
+    assert Recording.objects.exclude(pk=world.recording.pk).count() == 1

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 import time
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from urllib.parse import quote
 
@@ -39,18 +40,32 @@ def manage(*args: str, env: dict[str, str] | None = None, timeout: int = 60) -> 
 @contextmanager
 def running_cluster(name: str = "default", **env_overrides: str):
     """A real `manage.py qcluster` for the test database; stopped (SIGTERM, then kill) on exit."""
+    # Its own process group, so the cluster and its workers can be stopped (or killed, see kill_cluster) together.
     proc = subprocess.Popen([sys.executable, "manage.py", "qcluster"], cwd=ROOT,
                             env=process_env(Q_CLUSTER_NAME=name, **env_overrides),
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
     try:
         yield proc
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        if proc.poll() is None:
+            proc.terminate()
+            try:
+                proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+        _kill_group(proc.pid)
+
+
+def kill_cluster(proc: subprocess.Popen) -> None:
+    """SIGKILL a cluster and every worker it forked, as a crash or the OOM killer would: nothing is acknowledged."""
+    _kill_group(proc.pid)
+    proc.wait()
+
+
+def _kill_group(pgid: int) -> None:
+    with suppress(ProcessLookupError, PermissionError):
+        os.killpg(pgid, signal.SIGKILL)
 
 
 def wait_for(predicate, *, timeout: float = 60, interval: float = 0.2):
