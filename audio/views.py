@@ -2,6 +2,7 @@ import json
 import re
 
 from django.contrib import messages
+from django.db.models import Exists, OuterRef
 from django.http import HttpResponse, StreamingHttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.csrf import csrf_exempt, csrf_protect
@@ -9,7 +10,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from audio import review, selectors, services
 from audio.forms import DictationUploadForm
-from audio.models import RecordingSource, RecordingStatus
+from audio.models import RecordingSource, RecordingStatus, TranscriptSignature
 from audio.uploads import SizeLimitedUploadHandler
 from billy.middleware import client_ip
 from billy.models import Role
@@ -24,7 +25,8 @@ _CHUNK = 64 * 1024
 
 def dictation_list(request):
     membership = require_membership(request, *ANY_ROLE)
-    recordings = list(selectors.recordings_for(membership=membership)[:100])
+    recordings = list(selectors.recordings_for(membership=membership).annotate(
+        signed=Exists(TranscriptSignature.objects.filter(transcript__recording=OuterRef("pk"))))[:100])
     pending = any(r.status in (RecordingStatus.UPLOADED, RecordingStatus.TRANSCRIBING) for r in recordings)
     template = "audio/list.html#rows" if request.htmx else "audio/list.html"
     response = render(request, template, {"recordings": recordings, "pending": pending})

@@ -238,3 +238,11 @@ def test_a_biller_asks_for_an_addendum_and_the_physician_sees_it(world, client, 
     assert 'id="addenda-count">1<' in inbox and "Which side was decompressed?" in inbox
     home = client.get("/").content.decode()
     assert "1 signed one for an addendum" in home
+
+
+def test_the_dictation_list_shows_what_is_signed(world, client, transcript):
+    client.force_login(world.biller)
+    assert "To sign" in client.get("/dictations/").content.decode()
+    sign(world, transcript)
+    page = client.get("/dictations/").content.decode()
+    assert '<span class="pill pill-ok">Signed</span>' in page and "To sign" not in page
