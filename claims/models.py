@@ -1,10 +1,11 @@
 """What the coding engine read in one version of a dictation's transcript: the claim draft the claims workflow
 starts from.
 
-One row per recording and text (by SHA-256 of the text): the same text is never coded twice, and a corrected or
-amended text gets a row of its own. `signed` says whether the text coded is the physician's signed text; only
-that one may become a claim. The claim JSON holds the patient's details and evidence quoted from the transcript,
-so it is encrypted; the code summaries name no one and stay plain for lists and reports.
+One row per recording, text (by SHA-256) and signature state: the same text is never coded twice, a corrected or
+amended text gets a row of its own, and so does the moment the text is signed, even unchanged. `signed` says
+whether the text coded is the physician's signed text; only that one may become a claim. The claim JSON holds the
+patient's details and evidence quoted from the transcript, so it is encrypted; the code summaries name no one and
+stay plain for lists and reports.
 """
 
 from django.db import models
@@ -26,7 +27,8 @@ class CodedTranscript(models.Model):
 
     class Meta:
         ordering = ["-created_at"]
-        constraints = [models.UniqueConstraint(fields=["recording", "text_sha256"], name="one_coding_per_text")]
+        constraints = [models.UniqueConstraint(fields=["recording", "text_sha256", "signed"],
+                                               name="one_coding_per_text")]
 
     def __str__(self) -> str:
         return f"Coding of recording #{self.recording_id}"

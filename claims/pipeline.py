@@ -41,7 +41,8 @@ def recording_code(*, recording_id: int) -> CodedTranscript | None:
     signed = signed_text(transcript)
     text = signed if signed is not None else transcript.text
     digest = hashlib.sha256(text.encode("utf-8")).hexdigest()
-    existing = CodedTranscript.objects.filter(recording=recording, text_sha256=digest).first()
+    existing = CodedTranscript.objects.filter(recording=recording, text_sha256=digest,
+                                              signed=signed is not None).first()
     if existing is not None:
         return existing
 
@@ -63,7 +64,7 @@ def recording_code(*, recording_id: int) -> CodedTranscript | None:
                          detail={"coding_id": coded.pk, "lines": len(result.lines),
                                  "diagnoses": len(result.diagnoses), "signed": coded.signed})
     except IntegrityError:  # the same text coded by a concurrent run: keep the first
-        return CodedTranscript.objects.get(recording=recording, text_sha256=digest)
+        return CodedTranscript.objects.get(recording=recording, text_sha256=digest, signed=signed is not None)
     log.info("recording coded", extra={"recording_id": recording.pk, "coding_id": coded.pk, "ms": elapsed_ms})
     return coded
 

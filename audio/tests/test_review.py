@@ -246,3 +246,14 @@ def test_the_dictation_list_shows_what_is_signed(world, client, transcript):
     sign(world, transcript)
     page = client.get("/dictations/").content.decode()
     assert '<span class="pill pill-ok">Signed</span>' in page and "To sign" not in page
+
+
+def test_timed_words_are_shown_as_words_with_spaces_between(world, client, transcript):
+    transcript.segments_json = ('[{"start": 0, "end": 2, "text": "left L4-L5", "words": ['
+                                '{"start": 0.0, "end": 0.4, "word": "left", "probability": 0.9}, '
+                                '{"start": 0.4, "end": 1.2, "word": "L4-L5", "probability": 0.3}]}]')
+    transcript.save(update_fields=["segments_json"])
+    client.force_login(world.physician)
+    page = client.get(f"/dictations/{world.recording.pk}/").content.decode()
+    assert ('title="0.0 s">left</span> <span class="word low-confidence" data-start="0.4" title="0.4 s">L4-L5'
+            '</span>') in page

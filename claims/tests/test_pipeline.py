@@ -51,10 +51,16 @@ def test_the_transcript_is_coded_into_a_priced_claim_draft_once_per_text(world):
     assert CodedTranscript.objects.count() == 1
 
     review.transcript_sign(membership=world.physician.memberships.get(), transcript=transcript, version=1,
-                           password=PASSWORD, attested=True,
-                           text=HEARD.replace("left L4-L5 laminotomy", "left L4-L5 and L5-S1 laminotomy"))
-    signed = recording_code(recording_id=world.recording.pk)
-    assert signed.pk != coded.pk and signed.signed is True and signed.cpt_summary == "63030, 63035"
+                           password=PASSWORD, attested=True)
+    signed_as_is = recording_code(recording_id=world.recording.pk)  # signed unchanged: the draft is now signed
+    assert signed_as_is.pk != coded.pk and signed_as_is.signed is True and signed_as_is.cpt_summary == "63030"
+    assert recording_code(recording_id=world.recording.pk).pk == signed_as_is.pk
+    transcript.refresh_from_db()
+    review.transcript_addend(membership=world.physician.memberships.get(), transcript=transcript, version=1,
+                             reason="Both levels were done.", password=PASSWORD, attested=True,
+                             text=HEARD.replace("left L4-L5 laminotomy", "left L4-L5 and L5-S1 laminotomy"))
+    amended = recording_code(recording_id=world.recording.pk)
+    assert amended.pk not in (coded.pk, signed_as_is.pk) and amended.signed and amended.cpt_summary == "63030, 63035"
 
 
 @pytest.mark.django_db
