@@ -85,6 +85,21 @@ TERM_RULES: tuple[_TermRule, ...] = (
     _rule(r"auto\s+graft", "autograft", "autograft split in two"),
     # ACDF spelled out letter by letter ("A C D F", "A.C.D.F.").
     _rule(r"A\.?\s?C\.?\s?D\.?\s?F\b\.?", "ACDF", "ACDF spelled out"),
+    # Words split where they are not English apart: "by laterally", "into laminar", "my lopathy".
+    _rule(r"by\s+lateral(ly)?", r"bilateral\1", "bilateral split in two"),
+    _rule(r"in(?:to|ter)\s+laminar", "interlaminar", "interlaminar split in two"),
+    _rule(r"my\s+e?lopath(y|ies)", r"myelopath\1", "myelopathy split in two"),
+    _rule(r"sacro[\s-]?(?:ili|il|l[iy]|y)ac", "sacroiliac", "sacroiliac misheard"),
+    # "posterior lateral fusion": the fusion's name is one word.
+    _rule(r"posterior\s+lateral\s+(fusion|gutters?|arthrodesis)", r"posterolateral \1", "posterolateral split in two"),
+    _rule(r"cl(?:o|or|ou|a)dication", "claudication", "claudication misheard"),
+    _rule(r"post[\s-]+o?lateral", "posterolateral", "posterolateral split in two"),
+    _rule(r"face\s+t?ectom(y|ies)", r"facetectom\1", "facetectomy split in two"),
+    # A graft is never a signature: "local autograph", "allograph".
+    _rule(r"auto\s?graph(s?)", r"autograft\1", "graft misheard as graph"),
+    _rule(r"all[oa]\s?graph(s?)", r"allograft\1", "graft misheard as graph"),
+    # "fecal sac" is only ever the thecal sac in a spine note.
+    _rule(r"f[ae]cal\s+(sac|sack)", "thecal sac", "thecal misheard"),
     # The polymer is an acronym; "peek"/"peak" are only read as it before an implant word.
     _rule(r"pe[ae]k\s+(cages?|spacers?|interbody)", r"PEEK \1", "PEEK implant"),
 )
@@ -96,6 +111,9 @@ SPINE_LEXICON: tuple[str, ...] = (
     "discectomy", "microdiscectomy", "corpectomy", "kyphoplasty", "vertebroplasty", "arthrodesis",
     "radiculopathy", "myelopathy", "spondylolisthesis", "spondylosis", "transforaminal", "interbody",
     "allograft", "autograft", "fluoroscopy", "fluoroscopic", "osteophytes", "stenosis",
+    "claudication", "postlaminectomy", "interlaminar", "transpedicular", "extravasation", "polymethylmethacrylate",
+    "sacroiliac", "methylprednisolone", "triamcinolone", "dexamethasone", "bupivacaine", "paresthesia",
+    "ligamentum",
 )
 _LEXICON = frozenset(SPINE_LEXICON)
 # difflib ratio 0.88: "radiculapathy" (0.92) and "spondylolesthesis" (0.94) pass; "dissection" against
@@ -112,8 +130,63 @@ def _match_case(original: str, new: str) -> str:
     return new
 
 
+# Levels whose letter Whisper split off, glued on, or turned into a minus sign. Each form is only a level (no
+# English word or dose reads this way), and each repair is checked against the level grammar before it is made.
+_REGION_TOP = {"C": 8, "T": 12, "L": 5, "S": 5}
+_JUNCTION = {"C7": "T1", "C8": "T1", "T12": "L1", "L5": "S1"}
+# "l5s -1", "L5S -1", "c 5 c -6": two vertebrae, the second number after a spurious minus.
+_SPLIT_PAIR = re.compile(r"(?<![A-Za-z0-9])([ctls])\s?(\d{1,2})\s?([ctls])\s?-\s?(\d{1,2})(?!\d|\.\d)", re.IGNORECASE)
+# "atl 4l 5", "atl4l5", "atl4": the letter glued to the word before it, and the next letter to the number.
+_GLUED = re.compile(r"\b(at|to|and|of|from|on|through)([ctl])\s?(\d{1,2})(?:\s?([ctls])\s?(\d{1,2}))?(?!\d|\.\d)",
+                    re.IGNORECASE)
+# "on t -8", "and l 5": a region letter standing alone before its number, where a level is said (after "at",
+# "on", "and" ...), so "the patient s 2 ..." is left alone.
+_LONE_LETTER = re.compile(r"(?:\b(?:at|to|of|on|and|from|through|the)|[,;:])\s(?P<letter>[ctls])(?:\s+-\s?|\s+)"
+                          r"(?P<number>\d{1,2})(?!\d|\.\d)(?!\s*(?:mg|ml|mm|cc|%))", re.IGNORECASE)
+# "C71", "L51", "T121": a junction level with the second letter lost ("C7-T1" heard as "C7 1").
+_JUNCTION_GLUED = re.compile(r"\b([CTL])(7|8|12|5)1\b")
+
+
+def _vertebra(region: str, number: str) -> str | None:
+    region, value = region.upper(), int(number)
+    return f"{region}{value}" if 1 <= value <= _REGION_TOP[region] else None
+
+
+def _pair(first: str | None, second: str | None) -> str | None:
+    """"L4-L5" when the two vertebrae bound one interspace, else None."""
+    if not first or not second:
+        return None
+    mentions = find_levels(f"{first}-{second}")
+    if len(mentions) == 1 and len(mentions[0].interspaces) == 1:
+        return mentions[0].interspaces[0].name
+    return None
+
+
+def _repair_edits(text: str) -> list[tuple[int, int, str, str]]:
+    edits: list[tuple[int, int, str, str]] = []
+
+    def add(start: int, end: int, new: str | None, reason: str) -> None:
+        if new and not any(start < e and s < end for s, e, _, _ in edits):
+            edits.append((start, end, new, reason))
+
+    for m in _SPLIT_PAIR.finditer(text):
+        add(m.start(), m.end(), _pair(_vertebra(m[1], m[2]), _vertebra(m[3], m[4])),
+            "interspace heard with a minus sign")
+    for m in _GLUED.finditer(text):
+        first = _vertebra(m[2], m[3])
+        level = _pair(first, _vertebra(m[4], m[5])) if m[4] else first
+        add(m.start(), m.end(), f"{m[1]} {level}" if level else None, "level glued to the word before it")
+    for m in _JUNCTION_GLUED.finditer(text):
+        upper = f"{m[1]}{m[2]}"
+        if upper in _JUNCTION:
+            add(m.start(), m.end(), f"{upper}-{_JUNCTION[upper]}", "junction level heard without its second letter")
+    for m in _LONE_LETTER.finditer(text):
+        add(m.start("letter"), m.end(), _vertebra(m["letter"], m["number"]), "level letter heard apart from its number")
+    return edits
+
+
 def _level_edits(text: str) -> list[tuple[int, int, str, str]]:
-    edits = []
+    edits = _repair_edits(text)
     for mention in find_levels(text):
         written = mention.text
         if mention.form == "interspace" and len(mention.interspaces) == 1:
@@ -127,7 +200,7 @@ def _level_edits(text: str) -> list[tuple[int, int, str, str]]:
             canonical, reason = mention.vertebrae[0].name, "vertebra spoken as a word"
         else:
             continue
-        if canonical != written:
+        if canonical != written and not any(mention.start < e and s < mention.end for s, e, _, _ in edits):
             edits.append((mention.start, mention.end, canonical, reason))
     return edits
 

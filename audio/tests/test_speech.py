@@ -260,6 +260,18 @@ def test_a_custom_model_directory_is_used_as_given():
         ("at L4 5 and L4 -L5,", "at L4-L5 and L4-L5,"),
         ("L4 L5 and L5 S1", "L4-L5 and L5-S1"),
         ("a screw at L five", "a screw at L5"),
+        # Levels whose letter Whisper split off, glued on, or turned into a minus sign.
+        ("herniation at l5s -1 with S1 radiculopathy", "herniation at L5-S1 with S1 radiculopathy"),
+        ("fusion atl 4l 5 and screws atl4, and l 5", "fusion at L4-L5 and screws at L4, and L5"),
+        ("leads to the top on t -8 and the bottom on t -9.", "leads to the top on T8 and the bottom on T9."),
+        ("injection at C71 under fluoroscopy", "injection at C7-T1 under fluoroscopy"),
+        ("the L51 disc", "the L5-S1 disc"),
+        # ... and what only looks like one: doses, lists, a possessive, a number out of the region's range.
+        ("5 mg at l 5 ml", "5 mg at l 5 ml"),
+        ("the patient s 2 children", "the patient s 2 children"),
+        ("atl 9l 10", "atl 9l 10"),
+        ("the C-arm at l 7", "the C-arm at l 7"),
+        ("C61 was checked", "C61 was checked"),
         # Left as spoken: non-adjacent vertebrae, spans, lists, screws into two vertebrae, written hyphens.
         ("C5 C7", "C5 C7"),
         ("plate from C5 to C7", "plate from C5 to C7"),
@@ -284,6 +296,12 @@ def test_a_custom_model_directory_is_used_as_given():
         ("A C D F at C5-C6", "ACDF at C5-C6"),
         ("a peek cage and a peak spacer", "a PEEK cage and a PEEK spacer"),
         ("the peak of the curve", "the peak of the curve"),
+        ("by laterally, into laminar, my lopathy", "bilaterally, interlaminar, myelopathy"),
+        ("sacrolyac joint and sacro iliac", "sacroiliac joint and sacroiliac"),
+        ("posterior lateral fusion and post olateral gutters", "posterolateral fusion and posterolateral gutters"),
+        ("a posterior lateral approach", "a posterior lateral approach"),
+        ("the fecal sac and neurogenic clodication", "the thecal sac and neurogenic claudication"),
+        ("face tectomies with local autograph and allograph", "facetectomies with local autograft and allograft"),
         # Fuzzy: a long near-miss of one spine term, never an ordinary word or a plural.
         ("left radiculapathy", "left radiculopathy"),
         ("grade one spondylolesthesis", "grade one spondylolisthesis"),
