@@ -1,6 +1,6 @@
 from django.contrib import admin
 
-from audio.models import PracticeSpeechSettings, Recording, Transcript
+from audio.models import PracticeSpeechSettings, Recording, Transcript, TranscriptSignature
 from billy.admin import PracticeScopedAdmin
 
 
@@ -26,13 +26,32 @@ class RecordingAdmin(PracticeScopedAdmin):
 class TranscriptAdmin(PracticeScopedAdmin):
     practice_field = "recording__practice"
     list_display = ("__str__", "model_name", "device", "real_time_factor", "created_at")
-    exclude = ("text", "segments_json", "changes_json")
+    exclude = ("text", "machine_text", "segments_json", "changes_json", "addendum_request_reason")
 
     def has_add_permission(self, request):
         return False
 
     def has_change_permission(self, request, obj=None):
         return False
+
+
+@admin.register(TranscriptSignature)
+class TranscriptSignatureAdmin(PracticeScopedAdmin):
+    """Who signed what and when; the signed text stays on the physician's page (PHI), never in lists."""
+
+    practice_field = "transcript__recording__practice"
+    list_display = ("__str__", "kind", "signer_name", "signed_at", "text_sha256")
+    list_filter = ("kind",)
+    exclude = ("text", "reason")
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False  # the database refuses it too
 
 
 @admin.register(PracticeSpeechSettings)

@@ -39,7 +39,8 @@ ROLE_PERMISSIONS: dict[Role, list[str]] = {
         "billy.view_edisettings", "billy.add_edisettings", "billy.change_edisettings",
         "billing.view_feescheduleentry", "billing.add_feescheduleentry", "billing.change_feescheduleentry",
         "billing.delete_feescheduleentry",
-        "audio.view_recording", "audio.view_transcript", "audio.view_practicespeechsettings",
+        "audio.view_recording", "audio.view_transcript", "audio.view_transcriptsignature",
+        "audio.view_practicespeechsettings",
         "audio.add_practicespeechsettings", "audio.change_practicespeechsettings",
     ],
 }

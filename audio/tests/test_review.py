@@ -257,3 +257,14 @@ def test_timed_words_are_shown_as_words_with_spaces_between(world, client, trans
     page = client.get(f"/dictations/{world.recording.pk}/").content.decode()
     assert ('title="0.0 s">left</span> <span class="word low-confidence" data-start="0.4" title="0.4 s">L4-L5'
             '</span>') in page
+
+
+def test_the_admin_lists_signatures_without_their_text(world, client, transcript):
+    signature = sign(world, transcript)
+    client.force_login(world.admin)
+    listing = client.get("/admin/audio/transcriptsignature/").content.decode()
+    detail = client.get(f"/admin/audio/transcriptsignature/{signature.pk}/change/").content.decode()
+    transcript_page = client.get(f"/admin/audio/transcript/{transcript.pk}/change/").content.decode()
+    assert "Test Physician" in listing and signature.text_sha256 in listing
+    for page in (listing, detail, transcript_page):
+        assert PHI_CANARY.lower() not in page.lower() and "laminotomy" not in page
