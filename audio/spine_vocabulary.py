@@ -26,9 +26,13 @@ from billing.levels import find_levels
 
 # Kept short: faster-whisper puts hotwords in the prompt, and a long prompt made tiny.en copy it into the
 # transcript (RECIPES.md). Terms Whisper already spells right from plain speech are left out.
+# The injectates and pain-procedure words were added after measuring base on espeak-ng speech: on the dev
+# dictations WER 17.1 % -> 16.0 % and level recall 94 % -> 100 %; on twelve notes written apart from them
+# (not in the project) WER 46.1 % -> 41.6 %. tiny.en still gets no hotwords (see speech._default_hotwords).
 SPINE_HOTWORDS = (
     "ACDF, laminectomy, foraminotomy, discectomy, pedicle screws, interbody, PEEK cage, allograft, "
-    "kyphoplasty, transforaminal, radiculopathy, spondylolisthesis, dural tear, fluoroscopy"
+    "kyphoplasty, transforaminal, radiculopathy, spondylolisthesis, dural tear, fluoroscopy, "
+    "triamcinolone, methylprednisolone, lidocaine, bupivacaine, interlaminar, claudication, herniated"
 )
 
 
