@@ -384,3 +384,12 @@ def _sha256(path: Path) -> str:
 
 def _slug(name: str) -> str:
     return re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")
+
+
+def billable_codes(*, on: date | None = None) -> list[tuple[str, str]]:
+    """Every billable code of the release in effect `on` with its description, in tabular order (code search)."""
+    with code_set(_version_on(on)):
+        # get_all_codes lists a few codes twice (a category that is also its own block, e.g. B20).
+        codes = dict.fromkeys(code for code in cm.get_all_codes(with_dots=True)
+                              if _CODE_SHAPE.match(code) and cm.is_leaf(code))
+        return [(code, cm.get_description(code)) for code in codes]

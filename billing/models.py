@@ -81,3 +81,31 @@ class FeeScheduleEntry(models.Model):
     def descriptor(self) -> str:
         entry = cpt.get(self.code)
         return entry.descriptor if entry else ""
+
+
+class CodeSystem(models.TextChoices):
+    ICD10CM = "icd", "ICD-10-CM"
+    CPT = "cpt", "CPT/HCPCS"
+
+
+class ReferenceCode(models.Model):
+    """A searchable copy of the billable ICD-10-CM codes and our CPT catalogue, for search-as-you-type (pg_trgm).
+
+    The files stay the source of truth (billing.icd, billing.cpt); this table is filled from them by migration
+    0002 and `manage.py load_code_search`. It is unmanaged on purpose: Django's flush (between transactional
+    tests) skips unmanaged tables, so live servers and workers in tests keep a full code search, like the
+    in-memory reference data.
+    """
+
+    system = models.CharField(max_length=3, choices=CodeSystem.choices)
+    code = models.CharField(max_length=8, primary_key=True)  # unique across both systems (shapes differ)
+    description = models.TextField()
+    add_on = models.BooleanField(default=False)
+
+    class Meta:
+        managed = False
+        db_table = "billing_reference_code"
+        ordering = ["code"]
+
+    def __str__(self) -> str:
+        return f"{self.code} {self.description}"

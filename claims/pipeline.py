@@ -22,6 +22,7 @@ from billing.coding import CodingContext, code_note
 from billy.audit import audit_record
 from claims.claim_json import PatientInfo, PayerInfo, claim_json
 from claims.models import CodedTranscript
+from claims.services import claim_from_coding, claim_pipeline_failed
 
 log = logging.getLogger(__name__)
 
@@ -44,11 +45,19 @@ def recording_code(*, recording_id: int) -> CodedTranscript | None:
     existing = CodedTranscript.objects.filter(recording=recording, text_sha256=digest,
                                               signed=signed is not None).first()
     if existing is not None:
+        claim_from_coding(coded=existing)
         return existing
 
     context, patient, payer, price = _claim_parties(recording)
     started = time.perf_counter()
-    result = code_note(text, context=context)
+    try:
+        result = code_note(text, context=context)
+    except Exception as exc:  # the engine's bug must not lose the dictation: the claim says so, a biller retries
+        log.exception("coding failed", extra={"recording_id": recording.pk})
+        claim_pipeline_failed(recording_id=recording.pk,
+                              message=f"The coding engine failed on this text ({type(exc).__name__}). Retry; if it "
+                                      "fails again, code the claim by hand and report it.")
+        return None
     elapsed_ms = int((time.perf_counter() - started) * 1000)
     claim = claim_json(result, transcript=text, context=context, patient=patient, payer=payer, price=price)
     claim["source"] = {"recording_id": recording.pk, "signed": signed is not None}
@@ -63,6 +72,7 @@ def recording_code(*, recording_id: int) -> CodedTranscript | None:
             audit_record(action="recording.coded", practice_id=recording.practice_id, obj=recording,
                          detail={"coding_id": coded.pk, "lines": len(result.lines),
                                  "diagnoses": len(result.diagnoses), "signed": coded.signed})
+            claim_from_coding(coded=coded)
     except IntegrityError:  # the same text coded by a concurrent run: keep the first
         return CodedTranscript.objects.get(recording=recording, text_sha256=digest, signed=signed is not None)
     log.info("recording coded", extra={"recording_id": recording.pk, "coding_id": coded.pk, "ms": elapsed_ms})
