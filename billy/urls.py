@@ -20,6 +20,7 @@ urlpatterns = [
     path("patients/", include("patients.urls")),
     path("dictations/", include("audio.urls")),
     path("fees/", include("billing.urls")),
+    path("claims/", include("claims.urls")),
     path("accounts/", include("allauth.urls")),
     path("admin/", admin.site.urls),
 ]

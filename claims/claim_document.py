@@ -258,7 +258,8 @@ def claim_problems(claim: ClaimDocument) -> list[ClaimProblem]:
     need(letters == list(DX_LETTERS[: len(letters)]), "21", "Diagnoses must be lettered A, B, C ... in order.")
     need(1 <= len(claim.lines) <= MAX_LINES_837, "24", "A claim needs 1 to 50 service lines.")
     for i, line in enumerate(claim.lines):
-        need(len(line.cpt) == 5 and line.cpt.isalnum(), "24D", f"Line {i + 1}: {line.cpt!r} is not a CPT/HCPCS code.", i)
+        need(len(line.cpt) == 5 and line.cpt.isalnum(), "24D",
+             f"Line {i + 1}: {line.cpt!r} is not a CPT/HCPCS code.", i)
         need(len(line.modifiers) <= MAX_MODIFIERS, "24D", f"Line {i + 1}: at most 4 modifiers.", i)
         need(all(len(m) == 2 and m.isalnum() for m in line.modifiers), "24D",
              f"Line {i + 1}: a modifier is two letters or digits.", i)
@@ -274,7 +275,8 @@ def claim_problems(claim: ClaimDocument) -> list[ClaimProblem]:
 
 def _need_npi(need, npi: str, item: str, who: str) -> None:
     problem = identifiers.npi_problem(npi) if npi else f"The {who} has no NPI."
-    need(problem is None, item, problem if problem and problem.startswith("The ") else f"{who.capitalize()} NPI: {problem}")
+    message = problem if problem and problem.startswith("The ") else f"{who.capitalize()} NPI: {problem}"
+    need(problem is None, item, message)
 
 
 @dataclass

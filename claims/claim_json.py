@@ -78,3 +78,37 @@ def claim_json(result: CodingResult, *, transcript: str, context: CodingContext,
         "findings": findings,
         "transcript": transcript,
     }
+
+
+def stored_claim_json(claim) -> dict:
+    """The same shape from a stored claim (GET /claims/<id>.json): the biller's lines, diagnoses and findings."""
+    import json
+
+    patient = claim.patient
+    coverage = claim.coverage
+    diagnoses = [{"pointer": dx.pointer, "code": dx.code, "description": dx.description,
+                  "confidence": dx.confidence, "rationale": dx.rationale,
+                  "evidence": json.loads(dx.evidence_json or "[]")} for dx in claim.diagnoses.all()]
+    lines = []
+    for line in claim.lines.all():
+        entry = {"cpt": line.cpt, "description": (cpt.get(line.cpt).descriptor if cpt.get(line.cpt) else ""),
+                 "modifiers": line.modifier_list, "units": line.units, "dx_pointers": list(line.dx_pointers),
+                 "date_of_service": claim.date_of_service.isoformat(), "place_of_service": line.place_of_service,
+                 "charge": f"{line.charge:.2f}", "confidence": line.confidence,
+                 "evidence": json.loads(line.evidence_json or "[]"), "rationale": line.rationale}
+        if line.drug_json:
+            entry["drug"] = line.drug_json
+        lines.append(entry)
+    findings = [{"rule": f.rule, "severity": f.severity, "lines": f.lines, "message": f.message,
+                 "source": {"title": f.source_title, "passage": f.source_passage}, "origin": f.origin,
+                 **({"item": f.item} if f.item else {})} for f in claim.findings.all()]
+    transcript = json.loads(claim.coding.claim_json).get("transcript", "") if claim.coding_id else ""
+    return {
+        "claim_id": claim.number, "status": claim.status, "version": claim.version,
+        "patient": {"name": patient.display_name, "dob": patient.birth_date.isoformat() if patient.birth_date else None,
+                    "sex": patient.sex, "member_id": (coverage.member_id or "") if coverage else ""},
+        "payer": {"name": claim.payer.name if claim.payer else "",
+                  "payer_id": claim.payer.payer_id if claim.payer else ""},
+        "frequency_code": claim.frequency_code, "total_charge": f"{claim.total_charge:.2f}",
+        "diagnoses": diagnoses, "service_lines": lines, "findings": findings, "transcript": transcript,
+    }

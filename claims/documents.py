@@ -116,6 +116,7 @@ def claim_document(claim: Claim) -> ClaimDocument:
         auto_accident_state=claim.auto_accident_state,
         related_to_other_accident=claim.related_to_other_accident,
         onset_date=claim.onset_date,
+        accident_date=claim.accident_date,
         amount_paid=claim.amount_paid or Decimal("0.00"),
         additional_information=claim.additional_information or "",
         physician_signature_date=(claim.reviewed_at or claim.created_at or dt.datetime.now()).date(),

@@ -107,6 +107,7 @@ class Claim(models.Model):
     auto_accident_state = models.CharField(max_length=2, blank=True)
     related_to_other_accident = models.BooleanField(default=False)
     onset_date = PhiDateField(null=True, blank=True)
+    accident_date = PhiDateField(null=True, blank=True)  # item 10b/10c's date: 837P DTP*439
     amount_paid = models.DecimalField(max_digits=9, decimal_places=2, default=0)
     additional_information = PhiCharField(max_length=80, null=True, blank=True)
     # Figures the queue filters and sorts on, kept with every save (no PHI).

@@ -26,6 +26,7 @@ HEADER_FIELDS: dict[str, str] = {
     "auto_accident_state": "Auto accident state (10b)",
     "related_to_other_accident": "Other accident (10c)",
     "onset_date": "Date of current illness (14)",
+    "accident_date": "Accident date (10b/10c)",
     "amount_paid": "Amount paid (29)",
     "additional_information": "Additional claim information (19)",
     "frequency_code": "Resubmission code (22)",

@@ -8,6 +8,7 @@ write is atomic, leaves a ClaimRevision (who, when, what, why) and an audit even
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
 import logging
@@ -27,6 +28,7 @@ from billy.models import Membership, Role
 from billy.services import BillyError
 from claims import line_checks, revisions
 from claims.claim_document import claim_problems
+from claims.export_837 import export_problems
 from claims.models import (
     Claim,
     ClaimDiagnosis,
@@ -234,7 +236,8 @@ def claim_check(*, claim: Claim, newer_reading: CodedTranscript | None = None) -
         if problem := line_checks.diagnosis_problem(code, on=claim.date_of_service):
             new.append(ClaimFinding(claim=claim, origin=FindingOrigin.SCRUB, rule="ICD-NOT-BILLABLE",
                                     severity="error", message=problem[:600], item="21"))
-    for problem in claim_problems(claim_document(claim)):
+    document = claim_document(claim)
+    for problem in [*claim_problems(document), *export_problems(document)]:
         new.append(ClaimFinding(claim=claim, origin=FindingOrigin.COMPLETENESS, rule="CLAIM-DATA", severity="error",
                                 message=f"Item {problem.item}: {problem.message}"[:600], item=problem.item[:10],
                                 lines=[problem.line] if problem.line is not None else []))
@@ -388,7 +391,8 @@ def claim_update_codes(*, membership: Membership, claim: Claim, version: int, ed
                 claim=current, position=i, cpt=line.cpt, modifiers=",".join(line.modifiers), units=line.units,
                 charge=line.charge if line.charge is not None else _charge(price, line.cpt, line.modifiers,
                                                                            line.units),
-                dx_pointers="".join(line.dx_pointers), place_of_service=line.place_of_service or current.place_of_service,
+                dx_pointers="".join(line.dx_pointers),
+                place_of_service=line.place_of_service or current.place_of_service,
                 confidence=kept.confidence if kept else None, rationale=kept.rationale if kept else "",
                 evidence_json=kept.evidence_json if kept else None, drug_json=kept.drug_json if kept else None,
                 added_by_biller=kept is None or kept.added_by_biller))
@@ -428,8 +432,9 @@ def claim_update_header(*, membership: Membership, claim: Claim, version: int, v
     for name in HEADER_FLAGS:
         if name in values:
             changes[name] = bool(values[name])
-    if "onset_date" in values:
-        changes["onset_date"] = values["onset_date"]
+    for name in ("onset_date", "accident_date"):
+        if name in values:
+            changes[name] = values[name]
     if "amount_paid" in values:
         changes["amount_paid"] = values["amount_paid"] or Decimal("0.00")
     models_by_field = {"billing_provider": Provider, "rendering_provider": Provider, "referring_provider": Provider,
@@ -538,10 +543,9 @@ def claim_reject(*, membership: Membership, claim: Claim, version: int, reason: 
         before = revisions.snapshot(current)
         transcript = getattr(current.recording, "transcript", None) if current.recording_id else None
         if transcript is not None:
-            try:
+            # Not signed yet (ReviewError): the transcript already waits in the physician's To sign inbox.
+            with contextlib.suppress(ReviewError):
                 transcript_request_addendum(membership=membership, transcript=transcript, reason=reason)
-            except ReviewError:
-                pass  # not signed yet: the transcript is already in the physician's To sign inbox
         _bump(current, version, status=ClaimStatus.REJECTED, rejection_reason=reason, reviewed_by=membership.user,
               reviewed_at=timezone.now())
         _record(current, action="rejected", author=membership.user, reason=reason, before=before)

@@ -49,6 +49,16 @@ OWN_ROUTES: dict[str, dict[str, int]] = {
     "dictation_addendum": {"anonymous": 302, **dict.fromkeys(SIGNED_IN, 405)},  # POST only
     "dictation_request_addendum": {"anonymous": 302, **dict.fromkeys(SIGNED_IN, 405)},  # POST only
     "practice_setup": {"anonymous": 302, "outsider": 200, "physician": 404, "biller": 200, "admin": 200},
+    # Claims: an outsider sees their own practice's (empty) queue, never this practice's claims.
+    "claim_queue": {"anonymous": 302, "outsider": 200, "physician": 404, "biller": 200, "admin": 200},
+    "code_search": {"anonymous": 302, "outsider": 200, "physician": 404, "biller": 200, "admin": 200},
+    "claim_detail": {"anonymous": 302, "outsider": 404, "physician": 404, "biller": 200, "admin": 200},
+    "claim_json": {"anonymous": 302, "outsider": 404, "physician": 404, "biller": 200, "admin": 200},
+    "claim_items": {"anonymous": 302, "outsider": 404, "physician": 404, "biller": 200, "admin": 200},
+    "claim_history": {"anonymous": 302, "outsider": 404, "physician": 404, "biller": 200, "admin": 200},
+    **{name: {"anonymous": 302, **dict.fromkeys(SIGNED_IN, 405)} for name in (  # POST only
+        "claim_codes_save", "claim_approve", "claim_reject", "claim_reopen", "claim_void", "claim_recode",
+        "claim_correct", "claim_retry")},
 }
 # allauth pages that need a signed-in user.
 ACCOUNT_PAGES_NEEDING_LOGIN = {
@@ -71,13 +81,14 @@ def sample_path(path: str, world) -> str:
         "billy/user": world.physician.pk, "billy/practice": world.practice.pk,
         "billy/membership": world.physician.memberships.get().pk, "patients/patient": world.patient.pk,
         "patients/payer": world.payer.pk, "patients/coverage": world.coverage.pk,
-        "audio/recording": world.recording.pk,
+        "audio/recording": world.recording.pk, "claims/claim": world.claim.pk,
     }
     model = "/".join(path.split("/")[2:4]) if path.startswith("/admin/") else ""
     values = {
         "patient_id": world.patient.pk,
         "coverage_id": world.coverage.pk,
         "recording_id": world.recording.pk,
+        "claim_id": world.claim.pk,
         "membership_id": world.physician.memberships.get().pk,
         "object_id": admin_objects.get(model, 1),
         "id": world.physician.pk,
@@ -124,6 +135,9 @@ def test_the_route_list_is_complete_and_includes_our_views():
 
 @pytest.mark.parametrize("role", ROLES)
 def test_every_route_answers_each_role_as_expected(world, role):
+    from claims.tests.factories import make_claim
+
+    world.claim = make_claim(world)
     client = client_for(role, world)
     wrong = []
     for path, namespace, name in all_routes():

@@ -11,8 +11,8 @@ from django.db import connection
 
 from audio import review
 from billing.models import FeeScheduleEntry
-from billy.models import Provider
 from billy.identifiers import npi_with_check_digit
+from billy.models import Provider
 from billy.testing.pytest_plugin import PHI_CANARY
 from claims import services
 from claims.models import Claim, ClaimRevision, ClaimStatus

@@ -1,0 +1,313 @@
+"""The biller's screens: the review queue, the claim page (transcript and evidence, code editor, findings,
+decisions), the CMS-1500 items, history, code search, exports and acknowledgements.
+
+Views are thin: check who asks (404 for outsiders), parse, call one service, render. HTMX requests get the
+partial they swap; every other request gets the whole page.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+
+from django.contrib import messages
+from django.http import HttpResponse, JsonResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.views.decorators.http import require_GET, require_POST
+
+from billing.code_search import search_codes
+from billy.models import Role
+from billy.selectors import require_membership
+from claims import selectors, services
+from claims.evidence import pieces, spans_of
+from claims.forms import ClaimItemsForm, QueueFilterForm
+from claims.models import ClaimStatus
+
+WORKERS = (Role.BILLER, Role.ADMIN)
+
+
+def _vary(response: HttpResponse) -> HttpResponse:
+    response["Vary"] = "HX-Request"
+    return response
+
+
+# --- the queue ----------------------------------------------------------------------------------------------
+
+def claim_queue(request):
+    """GET: the queue under the filters in the query string (no PHI there: ids, dates, flags). POST: the same
+    with a patient search, whose words stay out of the URL."""
+    membership = require_membership(request, *WORKERS)
+    form = QueueFilterForm(request.GET or None, membership=membership)
+    filters = form.filters() if form.is_valid() else selectors.QueueFilters()
+    patient_query = ""
+    if request.method == "POST":
+        patient_query = request.POST.get("patient", "").strip()
+        if patient_query:
+            from patients.selectors import parse_patient_query, patient_search
+
+            query = parse_patient_query(patient_query)
+            found = patient_search(membership=membership, family_name=query.family_name,
+                                   given_name=query.given_name, birth_date=query.birth_date,
+                                   identifier=query.identifier)
+            filters = selectors.QueueFilters(**{**filters.__dict__, "patient_ids": tuple(found.values_list(
+                "pk", flat=True)), "status": ""})
+    rows, next_cursor = selectors.queue_page(membership=membership, filters=filters,
+                                             cursor=request.GET.get("after", ""))
+    counts = selectors.queue_counts(membership=membership, filters=filters)
+    context = {"form": form, "rows": rows, "next_cursor": next_cursor, "filters": filters, "counts": counts,
+               "status_tabs": [(value, label, counts[value]) for value, label in ClaimStatus.choices],
+               "patient_query": patient_query,
+               "query_without_cursor": _query_without(request, "after"),
+               "query_without_status": _query_without(request, "status", "after")}
+    if request.htmx and request.GET.get("after"):
+        return _vary(render(request, "claims/queue.html#more_rows", context))
+    return _vary(render(request, "claims/queue.html", context))
+
+
+def _query_without(request, *names: str) -> str:
+    query = request.GET.copy()
+    for name in names:
+        query.pop(name, None)
+    return query.urlencode()
+
+
+# --- the claim page -----------------------------------------------------------------------------------------
+
+def _claim_context(request, claim, membership, **extra) -> dict:
+    lines = list(claim.lines.all())
+    diagnoses = list(claim.diagnoses.all())
+    transcript_text, words_url = "", None
+    transcript = getattr(claim.recording, "transcript", None) if claim.recording_id else None
+    if claim.coding_id:
+        transcript_text = json.loads(claim.coding.claim_json).get("transcript", "")
+    elif transcript is not None:
+        transcript_text = transcript.text
+    spans = []
+    for line in lines:
+        spans += spans_of(f"L{line.position}", json.loads(line.evidence_json or "[]"))
+    for dx in diagnoses:
+        spans += spans_of(f"D{dx.position}", json.loads(dx.evidence_json or "[]"))
+    seek = {}
+    for span in spans:
+        if span.audio_start_s is not None:
+            seek[span.key] = min(seek.get(span.key, span.audio_start_s), span.audio_start_s)
+    findings = list(claim.findings.all())
+    return {
+        "claim": claim, "lines": lines, "diagnoses": diagnoses, "findings": findings,
+        "errors": [f for f in findings if f.severity == "error"],
+        "pieces": pieces(transcript_text, spans), "seek": seek, "words_url": words_url,
+        "blockers": services.approval_blockers(claim), "editable": claim.status in services.EDITABLE,
+        "may_act": membership.role in WORKERS, "signed": not any(f.rule == "NOT-SIGNED" for f in findings),
+        "letters": "ABCDEFGHIJKL", **extra,
+    }
+
+
+def claim_detail(request, claim_id: int):
+    membership = require_membership(request, *WORKERS)
+    claim = selectors.claim_get(membership=membership, claim_id=claim_id)
+    return _vary(render(request, "claims/detail.html", _claim_context(request, claim, membership)))
+
+
+def claim_json(request, claim_id: int):
+    """The claim JSON of DESIGN.md, as the claims app stores it now."""
+    from claims.claim_json import stored_claim_json
+
+    membership = require_membership(request, *WORKERS)
+    claim = selectors.claim_get(membership=membership, claim_id=claim_id)
+    return JsonResponse(stored_claim_json(claim), json_dumps_params={"ensure_ascii": False})
+
+
+@require_POST
+def claim_codes_save(request, claim_id: int):
+    membership = require_membership(request, *WORKERS)
+    claim = selectors.claim_get(membership=membership, claim_id=claim_id)
+    status, error, typed = 200, "", None
+    try:
+        edit = _edit_from_post(request.POST)
+        claim = services.claim_update_codes(membership=membership, claim=claim, version=_int(request.POST, "version"),
+                                            edit=edit, reason=request.POST.get("reason", ""))
+    except services.ClaimError as exc:
+        error, typed = str(exc), _typed_rows(request.POST)
+        status = 409 if isinstance(exc, services.StaleClaim) else 400
+    context = _claim_context(request, claim, membership, editor_error=error, typed=typed,
+                             saved=not error)
+    if request.htmx:
+        return _vary(render(request, "claims/detail.html#workspace", context, status=status))
+    if error:
+        return _vary(render(request, "claims/detail.html", context, status=status))
+    messages.success(request, "Codes saved and checked again.")
+    return redirect("claim_detail", claim_id=claim.pk)
+
+
+def _edit_from_post(post) -> services.ClaimEdit:
+    diagnoses = tuple(code.strip() for code in post.getlist("dx") if code.strip())
+    lines = []
+    for cpt, units, modifiers, pointers, charge in zip(post.getlist("cpt"), post.getlist("units"),
+                                                       post.getlist("modifiers"), post.getlist("pointers"),
+                                                       post.getlist("charge"), strict=False):
+        if not cpt.strip():
+            continue
+        lines.append(services.parse_line_edit(cpt=cpt, units=units, modifiers=modifiers, dx_pointers=pointers,
+                                              charge=charge))
+    return services.ClaimEdit(diagnoses=diagnoses, lines=tuple(lines))
+
+
+def _typed_rows(post) -> dict:
+    """What the biller typed, to show again when the save is refused: nothing they entered is lost."""
+    rows = [{"cpt": c, "units": u, "modifiers": m, "pointers": p, "charge": ch} for c, u, m, p, ch in zip(
+        post.getlist("cpt"), post.getlist("units"), post.getlist("modifiers"), post.getlist("pointers"),
+        post.getlist("charge"), strict=False)]
+    return {"dx": post.getlist("dx"), "lines": rows, "reason": post.get("reason", "")}
+
+
+def _int(post, name: str) -> int:
+    try:
+        return int(post.get(name, ""))
+    except ValueError:
+        return -1
+
+
+def _decision(request, claim_id: int, act):
+    """Approve / reject / reopen / void / re-code: one service call; the queue row or the claim page again."""
+    membership = require_membership(request, *WORKERS)
+    claim = selectors.claim_get(membership=membership, claim_id=claim_id)
+    status = 200
+    try:
+        claim, done = act(membership, claim)
+    except services.ClaimError as exc:
+        status = 409 if isinstance(exc, services.StaleClaim) else 400
+        if request.htmx and request.POST.get("from") == "queue":
+            claim.refresh_from_db()
+            return _vary(render(request, "claims/queue.html#row", {"claim": claim, "row_error": str(exc)},
+                                status=status))
+        messages.error(request, str(exc))
+        context = _claim_context(request, claim, membership, typed_reason=request.POST.get("reason", ""))
+        return _vary(render(request, "claims/detail.html", context, status=status))
+    if request.htmx and request.POST.get("from") == "queue":
+        return _vary(render(request, "claims/queue.html#row", {"claim": claim, "row_message": done}))
+    messages.success(request, done)
+    return redirect("claim_detail", claim_id=claim.pk)
+
+
+@require_POST
+def claim_approve(request, claim_id: int):
+    def act(membership, claim):
+        approved = services.claim_approve(membership=membership, claim=claim, version=_int(request.POST, "version"),
+                                          override_reason=request.POST.get("override_reason", ""))
+        return approved, f"Claim {approved.number} approved."
+    return _decision(request, claim_id, act)
+
+
+@require_POST
+def claim_reject(request, claim_id: int):
+    def act(membership, claim):
+        rejected = services.claim_reject(membership=membership, claim=claim, version=_int(request.POST, "version"),
+                                         reason=request.POST.get("reason", ""))
+        return rejected, f"Claim {rejected.number} sent back to the physician."
+    return _decision(request, claim_id, act)
+
+
+@require_POST
+def claim_reopen(request, claim_id: int):
+    def act(membership, claim):
+        reopened = services.claim_reopen(membership=membership, claim=claim, version=_int(request.POST, "version"))
+        return reopened, f"Claim {reopened.number} is back in review."
+    return _decision(request, claim_id, act)
+
+
+@require_POST
+def claim_void(request, claim_id: int):
+    def act(membership, claim):
+        voided = services.claim_void(membership=membership, claim=claim, version=_int(request.POST, "version"),
+                                     reason=request.POST.get("reason", ""))
+        return voided, f"Claim {voided.number} is void."
+    return _decision(request, claim_id, act)
+
+
+@require_POST
+def claim_recode(request, claim_id: int):
+    def act(membership, claim):
+        recoded = services.claim_recode(membership=membership, claim=claim, version=_int(request.POST, "version"))
+        return recoded, "Re-coded from the dictation's latest text."
+    return _decision(request, claim_id, act)
+
+
+@require_POST
+def claim_correct(request, claim_id: int):
+    membership = require_membership(request, *WORKERS)
+    claim = selectors.claim_get(membership=membership, claim_id=claim_id)
+    try:
+        correction = services.claim_correction_create(membership=membership, claim=claim,
+                                                      frequency_code=request.POST.get("frequency", ""))
+    except services.ClaimError as exc:
+        messages.error(request, str(exc))
+        return redirect("claim_detail", claim_id=claim.pk)
+    messages.success(request, f"Correction {correction.number} created from claim {claim.number}: review it.")
+    return redirect("claim_detail", claim_id=correction.pk)
+
+
+@require_POST
+def claim_retry(request, claim_id: int):
+    """A failed pipeline step runs again (the coding task, by id)."""
+    from claims.pipeline import recording_code_enqueue
+
+    membership = require_membership(request, *WORKERS)
+    claim = selectors.claim_get(membership=membership, claim_id=claim_id)
+    if claim.recording_id and claim.status == ClaimStatus.PROCESSING:
+        recording_code_enqueue(recording_id=claim.recording_id)
+        messages.info(request, "The coding step was queued again.")
+    return redirect("claim_detail", claim_id=claim.pk)
+
+
+def claim_items(request, claim_id: int):
+    """The CMS-1500 editor: claim-level items (patient and insured items are edited on the patient's page)."""
+    membership = require_membership(request, *WORKERS)
+    claim = selectors.claim_get(membership=membership, claim_id=claim_id)
+    form = ClaimItemsForm(request.POST or None, claim=claim)
+    status = 200
+    if request.method == "POST":
+        if form.is_valid():
+            try:
+                services.claim_update_header(membership=membership, claim=claim,
+                                             version=_int(request.POST, "version"), values=form.cleaned_data,
+                                             reason=request.POST.get("reason", ""))
+            except services.ClaimError as exc:
+                form.add_error(None, str(exc))
+                status = 409 if isinstance(exc, services.StaleClaim) else 400
+            else:
+                messages.success(request, "CMS-1500 items saved and checked again.")
+                return redirect("claim_detail", claim_id=claim.pk)
+        else:
+            status = 400
+    return render(request, "claims/items.html", {"claim": claim, "form": form}, status=status)
+
+
+def claim_history(request, claim_id: int):
+    membership = require_membership(request, *WORKERS)
+    claim = selectors.claim_get(membership=membership, claim_id=claim_id)
+    return render(request, "claims/history.html", {"claim": claim,
+                                                   "history": services.revision_history(claim=claim)})
+
+
+@require_GET
+def code_search(request):
+    """Search-as-you-type for the editor: <option>s for a datalist. Codes and descriptions only: no PHI."""
+    require_membership(request, *WORKERS)
+    system = "icd" if request.GET.get("system") == "icd" else "cpt"
+    query = request.GET.get("q") or next((v for k, v in request.GET.items() if k in ("dx", "cpt")), "")
+    hits = search_codes(query, system=system, limit=15)
+    return render(request, "claims/code_options.html", {"hits": hits})
+
+
+def parse_date(value: str) -> dt.date | None:
+    try:
+        return dt.date.fromisoformat(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def queue_url(**params) -> str:
+    from urllib.parse import urlencode
+
+    return f"{reverse('claim_queue')}?{urlencode(params)}" if params else reverse("claim_queue")
