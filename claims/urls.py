@@ -5,6 +5,10 @@ from claims import views
 urlpatterns = [
     path("", views.claim_queue, name="claim_queue"),
     path("codes/", views.code_search, name="code_search"),
+    path("exports/", views.claim_exports, name="claim_exports"),
+    path("exports/<int:export_id>/download/", views.claim_export_download, name="claim_export_download"),
+    path("acknowledgements/", views.claim_acks, name="claim_acks"),
+    path("<int:claim_id>/cms1500.pdf", views.claim_pdf, name="claim_pdf"),
     path("<int:claim_id>/", views.claim_detail, name="claim_detail"),
     path("<int:claim_id>.json", views.claim_json, name="claim_json"),
     path("<int:claim_id>/codes/", views.claim_codes_save, name="claim_codes_save"),

@@ -311,3 +311,104 @@ def queue_url(**params) -> str:
     from urllib.parse import urlencode
 
     return f"{reverse('claim_queue')}?{urlencode(params)}" if params else reverse("claim_queue")
+
+
+# --- exports and acknowledgements ---------------------------------------------------------------------------
+
+def claim_exports(request):
+    """Approved claims ready to send (each says what it lacks, if anything) and the practice's past exports."""
+    from claims import exports
+    from claims.models import ClaimExport, ExportKind
+
+    membership = require_membership(request, *WORKERS)
+    status = 200
+    if request.method == "POST":
+        try:
+            export = exports.claims_export(membership=membership, kind=request.POST.get("kind", ""),
+                                           claim_ids=[int(pk) for pk in request.POST.getlist("claim")
+                                                      if pk.isdigit()])
+        except services.ClaimError as exc:
+            messages.error(request, str(exc))
+            status = 400
+        else:
+            messages.success(request, f"{export.get_kind_display()} #{export.pk} written with {export.claim_count} "
+                                      f"claim{'s' if export.claim_count != 1 else ''}; they are marked exported.")
+            return redirect("claim_exports")
+    approved = list(selectors.claims_for(membership=membership).filter(status=ClaimStatus.APPROVED)
+                    .select_related("patient", "payer", "coverage__payer", "billing_provider", "rendering_provider",
+                                    "referring_provider", "facility").order_by("date_of_service", "pk")[:500])
+    readiness = exports.export_readiness(approved)
+    past = ClaimExport.objects.filter(practice_id=membership.practice_id).select_related("created_by")[:50]
+    return render(request, "claims/exports.html", {
+        "approved": [(claim, readiness[claim.pk]) for claim in approved], "past": past,
+        "kinds": ExportKind.choices, "chosen": set(request.POST.getlist("claim"))}, status=status)
+
+
+@require_GET
+def claim_export_download(request, export_id: int):
+    from claims import exports
+    from claims.models import ClaimExport
+
+    membership = require_membership(request, *WORKERS)
+    export = ClaimExport.objects.filter(practice_id=membership.practice_id, pk=export_id).first()
+    if export is None:
+        from django.http import Http404
+
+        raise Http404
+    try:
+        content = exports.export_content(export=export)
+    except services.ClaimError as exc:
+        messages.error(request, str(exc))
+        return redirect("claim_exports")
+    from billy.audit import audit_record
+
+    audit_record(action="claims.export_download", actor=request.user, role=membership.role,
+                 practice_id=membership.practice_id, obj=export)
+    types = {"837p": "application/edi-x12", "pdf": "application/pdf", "json": "application/x-ndjson"}
+    response = HttpResponse(content, content_type=types[export.kind])
+    response["Content-Disposition"] = f'attachment; filename="{export.download_name}"'
+    return response
+
+
+@require_GET
+def claim_pdf(request, claim_id: int):
+    """The claim as a CMS-1500 to look at or print (not an export: the claim's status does not change)."""
+    from claims.cms1500_pdf import render_cms1500
+    from claims.documents import claim_document
+
+    membership = require_membership(request, *WORKERS)
+    claim = selectors.claim_get(membership=membership, claim_id=claim_id)
+    form_image = request.GET.get("form") != "data"
+    try:
+        content = render_cms1500([claim_document(claim)], form_image=form_image)
+    except ValueError as exc:
+        messages.error(request, f"The CMS-1500 could not be drawn: {exc}")
+        return redirect("claim_detail", claim_id=claim.pk)
+    response = HttpResponse(content, content_type="application/pdf")
+    response["Content-Disposition"] = f'inline; filename="cms1500-{claim.number}.pdf"'
+    return response
+
+
+def claim_acks(request):
+    """Import a 999 or 277CA from the clearinghouse; list what earlier files said."""
+    from claims.acks import MAX_ACK_BYTES, acknowledgement_import
+    from claims.models import Acknowledgement
+
+    membership = require_membership(request, *WORKERS)
+    status = 200
+    if request.method == "POST":
+        upload = request.FILES.get("file")
+        try:
+            if upload is None:
+                raise services.ClaimError("Choose a 999 or 277CA file.")
+            if upload.size > MAX_ACK_BYTES:
+                raise services.ClaimError("The file is larger than 20 MB: it is not an acknowledgement file.")
+            ack = acknowledgement_import(membership=membership, content=upload.read())
+        except services.ClaimError as exc:
+            messages.error(request, str(exc))
+            status = 400
+        else:
+            messages.success(request, ack.summary)
+            return redirect("claim_acks")
+    acks = Acknowledgement.objects.filter(practice_id=membership.practice_id).select_related("imported_by")[:50]
+    return render(request, "claims/acks.html", {"acks": acks}, status=status)

@@ -56,6 +56,10 @@ OWN_ROUTES: dict[str, dict[str, int]] = {
     "claim_json": {"anonymous": 302, "outsider": 404, "physician": 404, "biller": 200, "admin": 200},
     "claim_items": {"anonymous": 302, "outsider": 404, "physician": 404, "biller": 200, "admin": 200},
     "claim_history": {"anonymous": 302, "outsider": 404, "physician": 404, "biller": 200, "admin": 200},
+    "claim_pdf": {"anonymous": 302, "outsider": 404, "physician": 404, "biller": 200, "admin": 200},
+    "claim_exports": {"anonymous": 302, "outsider": 200, "physician": 404, "biller": 200, "admin": 200},
+    "claim_export_download": {"anonymous": 302, "outsider": 404, "physician": 404, "biller": 200, "admin": 200},
+    "claim_acks": {"anonymous": 302, "outsider": 200, "physician": 404, "biller": 200, "admin": 200},
     **{name: {"anonymous": 302, **dict.fromkeys(SIGNED_IN, 405)} for name in (  # POST only
         "claim_codes_save", "claim_approve", "claim_reject", "claim_reopen", "claim_void", "claim_recode",
         "claim_correct", "claim_retry")},
@@ -89,6 +93,7 @@ def sample_path(path: str, world) -> str:
         "coverage_id": world.coverage.pk,
         "recording_id": world.recording.pk,
         "claim_id": world.claim.pk,
+        "export_id": world.export.pk,
         "membership_id": world.physician.memberships.get().pk,
         "object_id": admin_objects.get(model, 1),
         "id": world.physician.pk,
@@ -135,9 +140,10 @@ def test_the_route_list_is_complete_and_includes_our_views():
 
 @pytest.mark.parametrize("role", ROLES)
 def test_every_route_answers_each_role_as_expected(world, role):
-    from claims.tests.factories import make_claim
+    from claims.tests.factories import make_claim, make_export
 
     world.claim = make_claim(world)
+    world.export = make_export(world, world.claim)
     client = client_for(role, world)
     wrong = []
     for path, namespace, name in all_routes():

@@ -21,3 +21,20 @@ def make_claim(world, *, status: str = ClaimStatus.NEEDS_REVIEW, recording=None)
                              dx_pointers="A", confidence=0.9, rationale="Laminotomy with discectomy, one interspace.",
                              evidence_json=json.dumps([{"start": 0, "end": 5, "text": "L4-L5", "audio_start_s": 1.5}]))
     return claim
+
+
+def make_export(world, claim):
+    """A stored JSON export holding one claim, written the way claims.exports writes files."""
+    import hashlib
+
+    from django.core.files.base import ContentFile
+
+    from claims.models import ClaimExport
+
+    content = b'{"claim_id":"test"}\n'
+    export = ClaimExport(practice=world.practice, kind="json", sha256=hashlib.sha256(content).hexdigest(),
+                         size_bytes=len(content), claim_count=1, created_by=world.biller)
+    export.file.save("export", ContentFile(content), save=False)
+    export.save()
+    export.claims.set([claim])
+    return export
