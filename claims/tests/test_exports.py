@@ -29,8 +29,8 @@ def _practice_ready(world):
     patient's address (loop 2010BA)."""
     billing = Provider.objects.create(
         practice=world.practice, entity="2", organisation_name="North Spine Group",
-        npi=npi_with_check_digit("212345678"), taxonomy="207X00000X", tax_id="123456789", tax_id_type="EI", is_billing=True, address_line1="100 Main Street",
-        city="Columbus", state="OH", postal_code="432150001")
+        npi=npi_with_check_digit("212345678"), taxonomy="207X00000X", tax_id="123456789", tax_id_type="EI",
+        is_billing=True, address_line1="100 Main Street", city="Columbus", state="OH", postal_code="432150001")
     rendering = Provider.objects.create(
         practice=world.practice, family_name="Okafor", given_name="Maya", credential="MD",
         npi=npi_with_check_digit("154802316"), taxonomy="207X00000X", is_rendering=True, user=world.physician)
