@@ -142,15 +142,8 @@ class MembershipAdmin(PracticeScopedAdmin):
         obj.pk = Membership.objects.get(user=obj.user, practice=obj.practice).pk
 
 
-@admin.register(AuditEvent)
-class AuditEventAdmin(PracticeScopedAdmin):
-    practice_field = "practice_id"
-    list_display = (
-        "sequence", "occurred_at", "actor_email", "role", "action", "object_type", "object_id", "ip_address",
-    )
-    list_filter = ("action",)
-    search_fields = ("actor_email", "object_id", "action")
-    ordering = ("-sequence",)
+class ReadOnlyPracticeAdmin(PracticeScopedAdmin):
+    """Rows written only by the application (its services keep their invariants): the admin looks, never edits."""
 
     def has_add_permission(self, request):
         return False
@@ -160,6 +153,17 @@ class AuditEventAdmin(PracticeScopedAdmin):
 
     def has_delete_permission(self, request, obj=None):
         return False
+
+
+@admin.register(AuditEvent)
+class AuditEventAdmin(ReadOnlyPracticeAdmin):
+    practice_field = "practice_id"
+    list_display = (
+        "sequence", "occurred_at", "actor_email", "role", "action", "object_type", "object_id", "ip_address",
+    )
+    list_filter = ("action",)
+    search_fields = ("actor_email", "object_id", "action")
+    ordering = ("-sequence",)
 
 
 @admin.register(UserSession)

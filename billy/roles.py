@@ -42,6 +42,8 @@ ROLE_PERMISSIONS: dict[Role, list[str]] = {
         "audio.view_recording", "audio.view_transcript", "audio.view_transcriptsignature",
         "audio.view_practicespeechsettings",
         "audio.add_practicespeechsettings", "audio.change_practicespeechsettings",
+        "claims.view_claim", "claims.view_claimexport", "claims.view_acknowledgement",
+        "claims.view_controlnumbercounter",
     ],
 }
 

@@ -36,6 +36,10 @@ def home(request):
 
         inbox = signing_inbox(membership=membership)
         context["to_sign_count"], context["addenda_count"] = inbox["to_sign"].count(), inbox["addenda"].count()
+    if membership.role in (Role.BILLER, Role.ADMIN):
+        from claims.selectors import QueueFilters, queue_counts
+
+        context["claim_counts"] = queue_counts(membership=membership, filters=QueueFilters(status=""))
     if membership.role == Role.ADMIN:
         context["team"] = (
             Membership.objects.filter(practice_id=membership.practice_id).select_related("user").order_by("role")

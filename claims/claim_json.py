@@ -112,3 +112,13 @@ def stored_claim_json(claim) -> dict:
         "frequency_code": claim.frequency_code, "total_charge": f"{claim.total_charge:.2f}",
         "diagnoses": diagnoses, "service_lines": lines, "findings": findings, "transcript": transcript,
     }
+
+
+def time_evidence(claim: dict, words) -> None:
+    """audio_start_s on every evidence quote of the claim JSON: when its first word is said
+    (`words`: audio.evidence_time.timed_words of the text the claim was coded from)."""
+    from audio.evidence_time import audio_start_s
+
+    for item in (*claim["diagnoses"], *claim["service_lines"], *claim["findings"]):
+        for evidence in item.get("evidence", []):
+            evidence["audio_start_s"] = audio_start_s(words, evidence["start"], evidence["end"])

@@ -20,7 +20,8 @@ from audio.models import Recording, RecordingStatus
 from audio.review import signed_text
 from billing.coding import CodingContext, code_note
 from billy.audit import audit_record
-from claims.claim_json import PatientInfo, PayerInfo, claim_json
+from audio.evidence_time import timed_words
+from claims.claim_json import PatientInfo, PayerInfo, claim_json, time_evidence
 from claims.models import CodedTranscript
 from claims.services import claim_from_coding, claim_pipeline_failed
 
@@ -61,6 +62,8 @@ def recording_code(*, recording_id: int) -> CodedTranscript | None:
     elapsed_ms = int((time.perf_counter() - started) * 1000)
     claim = claim_json(result, transcript=text, context=context, patient=patient, payer=payer, price=price)
     claim["source"] = {"recording_id": recording.pk, "signed": signed is not None}
+    # The words' times, found in the text coded (a physician's correction times what it kept).
+    time_evidence(claim, timed_words(text, json.loads(transcript.segments_json or "[]")))
     try:
         with transaction.atomic():
             coded = CodedTranscript.objects.create(

@@ -190,47 +190,23 @@ def _decision(request, claim_id: int, act):
     return redirect("claim_detail", claim_id=claim.pk)
 
 
-@require_POST
-def claim_approve(request, claim_id: int):
-    def act(membership, claim):
-        approved = services.claim_approve(membership=membership, claim=claim, version=_int(request.POST, "version"),
-                                          override_reason=request.POST.get("override_reason", ""))
-        return approved, f"Claim {approved.number} approved."
-    return _decision(request, claim_id, act)
+def _decision_view(service, done_message: str, **post_fields: str):
+    """A POST-only view running one decision service with the page's version and the named form fields."""
+    @require_POST
+    def view(request, claim_id: int):
+        def act(membership, claim):
+            extra = {argument: request.POST.get(field, "") for argument, field in post_fields.items()}
+            decided = service(membership=membership, claim=claim, version=_int(request.POST, "version"), **extra)
+            return decided, done_message.format(number=decided.number)
+        return _decision(request, claim_id, act)
+    return view
 
 
-@require_POST
-def claim_reject(request, claim_id: int):
-    def act(membership, claim):
-        rejected = services.claim_reject(membership=membership, claim=claim, version=_int(request.POST, "version"),
-                                         reason=request.POST.get("reason", ""))
-        return rejected, f"Claim {rejected.number} sent back to the physician."
-    return _decision(request, claim_id, act)
-
-
-@require_POST
-def claim_reopen(request, claim_id: int):
-    def act(membership, claim):
-        reopened = services.claim_reopen(membership=membership, claim=claim, version=_int(request.POST, "version"))
-        return reopened, f"Claim {reopened.number} is back in review."
-    return _decision(request, claim_id, act)
-
-
-@require_POST
-def claim_void(request, claim_id: int):
-    def act(membership, claim):
-        voided = services.claim_void(membership=membership, claim=claim, version=_int(request.POST, "version"),
-                                     reason=request.POST.get("reason", ""))
-        return voided, f"Claim {voided.number} is void."
-    return _decision(request, claim_id, act)
-
-
-@require_POST
-def claim_recode(request, claim_id: int):
-    def act(membership, claim):
-        recoded = services.claim_recode(membership=membership, claim=claim, version=_int(request.POST, "version"))
-        return recoded, "Re-coded from the dictation's latest text."
-    return _decision(request, claim_id, act)
+claim_approve = _decision_view(services.claim_approve, "Claim {number} approved.", override_reason="override_reason")
+claim_reject = _decision_view(services.claim_reject, "Claim {number} sent back to the physician.", reason="reason")
+claim_reopen = _decision_view(services.claim_reopen, "Claim {number} is back in review.")
+claim_void = _decision_view(services.claim_void, "Claim {number} is void.", reason="reason")
+claim_recode = _decision_view(services.claim_recode, "Re-coded from the dictation's latest text.")
 
 
 @require_POST

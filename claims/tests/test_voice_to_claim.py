@@ -1,24 +1,58 @@
-"""`manage.py voice_to_claim`: one claim JSON per file, in order, with evidence, rationale, payer and charges."""
+"""`manage.py voice_to_claim`: one claim JSON per file, in order, with evidence, rationale, payer and charges;
+one 837P holding every file's claim (checked by pyx12); CMS-1500 PDFs; audio transcribed by the worker's engine."""
 
 import datetime as dt
+import io
 import json
+import re
+import shutil
+import subprocess
 from decimal import Decimal
+from io import StringIO
 from pathlib import Path
 
+import pdfplumber
 import pytest
 from django.core.management import CommandError, call_command
 
 from billing.models import FeeScheduleEntry
+from billy import identifiers
+from claims.x12_checks import pyx12_problems, split_segments, validate_837p
 
 DICTATIONS = Path(__file__).resolve().parents[2] / "billing" / "tests" / "dictations"
 
+# Short spine notes of our own, written into each test's folder.
+ACDF_NOTE = ("Procedure: anterior cervical discectomy and fusion at C5-C6 with an interbody cage and anterior plate.\n"
+             "Diagnosis: cervical disc herniation at C5-C6 with radiculopathy.\n"
+             "The disc was removed, the cage placed and the plate fixed with four screws. No complications.\n")
+MICRODISCECTOMY_NOTE = ("Procedure: left L4-L5 laminotomy and microdiscectomy.\n"
+                        "Diagnosis: lumbar disc herniation at L4-L5 with left L5 radiculopathy.\n"
+                        "The herniated fragment was removed and the nerve root decompressed. No complications.\n")
+NO_DIAGNOSIS_NOTE = "Procedure: left L4-L5 laminotomy and microdiscectomy. No complications.\n"
+# Spoken by espeak-ng and heard by tiny.en: "laminotomy and microdiscectomy" comes back as written (a sentence
+# before the procedure made tiny.en hear "in Ottoman" for "laminotomy", so the procedure comes first).
+SPOKEN_NOTE = ("Procedure: left L4-L5 laminotomy and microdiscectomy. Diagnosis: lumbar disc herniation at L4-L5 "
+               "with radiculopathy. No complications.")
+DOS = "2026-05-04"
+
 
 def run(*args) -> list[dict]:
-    from io import StringIO
-
     out = StringIO()
     call_command("voice_to_claim", *args, stdout=out)
     return [json.loads(line) for line in out.getvalue().splitlines() if line.strip()]
+
+
+def notes(folder: Path, **texts: str) -> list[str]:
+    paths = []
+    for stem, text in texts.items():
+        path = folder / f"{stem}.txt"
+        path.write_text(text, encoding="utf-8")
+        paths.append(str(path))
+    return paths
+
+
+def segments_named(text: str, tag: str) -> list[tuple[str, ...]]:
+    return [s.elements for s in split_segments(text)[1] if s.elements[0] == tag]
 
 
 def test_each_file_gives_one_claim_in_order_with_evidence_and_rationale_on_every_code(db):
@@ -56,7 +90,8 @@ def test_a_patient_brings_their_coverage_and_their_practices_fees(world):
     (["--date-of-service", "06/01/2026"], "YYYY-MM-DD"),
     (["--patient", "999999"], "No patient with id 999999"),
     (["--practice", "999999"], "No practice with id 999999"),
-    (["--format", "x12"], "not available yet"),
+    (["--format", "pdf"], "--format pdf writes files: give --out"),
+    (["--json", "--format", "x12"], "not allowed with argument"),
 ])
 def test_bad_arguments_get_a_specific_error(db, args, message):
     with pytest.raises(CommandError, match=message):
@@ -70,3 +105,166 @@ def test_a_missing_or_binary_file_is_named(db, tmp_path):
     binary.write_bytes(b"\xff\xfe\x00\x81 not text")
     with pytest.raises(CommandError, match="not UTF-8"):
         run(str(binary))
+
+
+# --- --format x12 ------------------------------------------------------------------------------------------------
+
+
+def test_x12_writes_one_interchange_with_every_files_claim_that_pyx12_accepts(db, tmp_path):
+    files = notes(tmp_path, acdf=ACDF_NOTE, microdiscectomy=MICRODISCECTOMY_NOTE)
+    out, err = StringIO(), StringIO()
+    call_command("voice_to_claim", *files, "--format", "x12", "--date-of-service", DOS,
+                 "--out", str(tmp_path / "batch.837"), stdout=out, stderr=err)
+    text = (tmp_path / "batch.837").read_text(encoding="ascii")
+    assert out.getvalue() == ""
+    assert validate_837p(text) == []
+    # pyx12 really reads it: the same file with a subscriber code it does not know is refused.
+    assert pyx12_problems(text.replace("SBR*P*18", "SBR*Q*18"))
+    assert [len(segments_named(text, tag)) for tag in ("ISA", "ST", "CLM")] == [1, 1, 2]
+    assert [hi[1:] for hi in segments_named(text, "HI")] == [("ABK:M50122",), ("ABK:M5116",)]  # no dot in X12
+    assert [sv1[1] for sv1 in segments_named(text, "SV1")] == ["HC:22551", "HC:22845", "HC:22853", "HC:63030"]
+    assert all(clm[2] != "0" for clm in segments_named(text, "CLM"))  # priced: an 837P refuses 0.00
+
+
+def test_x12_without_practice_data_carries_the_demo_parties_and_says_the_charges_are_demo(db, tmp_path):
+    files = notes(tmp_path, acdf=ACDF_NOTE)
+    out, err = StringIO(), StringIO()
+    call_command("voice_to_claim", *files, "--format", "x12", "--date-of-service", DOS, stdout=out, stderr=err)
+    text = out.getvalue()  # no --out: standard output
+    assert validate_837p(text) == []
+    [isa] = segments_named(text, "ISA")
+    assert (isa[6].strip(), isa[8].strip(), isa[13], isa[15]) == ("DEMO", "DEMO", "000000001", "T")
+    [billing] = [nm1 for nm1 in segments_named(text, "NM1") if nm1[1] == "85"]
+    assert billing[3] == "DEMO SPINE PRACTICE" and identifiers.npi_problem(billing[9]) is None
+    [subscriber] = [nm1 for nm1 in segments_named(text, "NM1") if nm1[1] == "IL"]
+    assert subscriber[3:5] == ("DEMO", "PATIENT")
+    assert ("NTE", "ADD", "IAMBILLY DEMO DATA - NOT A REAL CLAIM") in segments_named(text, "NTE")
+    assert segments_named(text, "SV1")[0][2] == "8450"  # 22551 in billing/data/demo_fees.csv
+    assert "acdf.txt: 22551, 22845, 22853 priced with the DEMO fee schedule" in err.getvalue()
+
+
+def test_x12_leaves_out_a_claim_with_no_diagnosis_names_the_file_and_exits_2(db, tmp_path):
+    files = notes(tmp_path, acdf=ACDF_NOTE, undiagnosed=NO_DIAGNOSIS_NOTE)
+    out, err = StringIO(), StringIO()
+    with pytest.raises(CommandError, match="1 of 2 FILEs left out") as raised:
+        call_command("voice_to_claim", *files, "--format", "x12", "--date-of-service", DOS, stdout=out, stderr=err)
+    assert raised.value.returncode == 2
+    assert "undiagnosed.txt: left out of the 837P: no diagnosis is documented" in err.getvalue()
+    assert len(segments_named(out.getvalue(), "CLM")) == 1 and validate_837p(out.getvalue()) == []
+
+
+def test_x12_with_nothing_that_can_be_sent_writes_nothing(db, tmp_path):
+    err = StringIO()
+    with pytest.raises(CommandError, match="nothing was written") as raised:
+        call_command("voice_to_claim", str(DICTATIONS / "nothing_billable.txt"), "--format", "x12",
+                     "--out", str(tmp_path / "none.837"), stdout=StringIO(), stderr=err)
+    assert raised.value.returncode == 2 and not (tmp_path / "none.837").exists()
+    assert "nothing_billable.txt: left out of the 837P" in err.getvalue()
+
+
+def test_x12_with_a_patient_carries_the_practices_providers_edi_settings_fees_and_the_coverage(world, tmp_path):
+    from billy.models import EdiSettings, Provider
+
+    practice_npi = identifiers.npi_with_check_digit("245678901")
+    Provider.objects.create(practice=world.practice, entity="2", organisation_name="North Spine Associates LLC",
+                            npi=practice_npi, taxonomy="207X00000X", tax_id_type="EI", tax_id="31-1234567",
+                            is_billing=True, address_line1="4100 Riverside Dr", city="Columbus", state="OH",
+                            postal_code="43221-1234")
+    EdiSettings.objects.create(practice=world.practice, submitter_id="NSA0001", submitter_name="North Spine",
+                               contact_name="Billing Office", contact_phone="6145550150", receiver_id="CLEARHOUSE",
+                               receiver_name="Test Clearinghouse", usage_indicator="P")
+    FeeScheduleEntry.objects.create(practice=world.practice, code="63030", charge=Decimal("5100.00"),
+                                    effective_from=dt.date(2026, 1, 1))
+    patient = world.patient
+    patient.address_line1, patient.city, patient.state, patient.postal_code = "27 Larkspur Ln", "Dublin", "OH", "43017"
+    patient.save()
+    files = notes(tmp_path, microdiscectomy=MICRODISCECTOMY_NOTE)
+    out, err = StringIO(), StringIO()
+    call_command("voice_to_claim", *files, "--format", "x12", "--patient", str(patient.pk), "--date-of-service",
+                 "2026-06-01", stdout=out, stderr=err)
+    text = out.getvalue()
+    assert validate_837p(text) == []
+    [isa] = segments_named(text, "ISA")
+    assert (isa[6].strip(), isa[8].strip(), isa[15]) == ("NSA0001", "CLEARHOUSE", "T")  # a preview: always T
+    names = {nm1[1]: nm1 for nm1 in segments_named(text, "NM1")}
+    assert names["85"][9] == practice_npi
+    assert names["IL"][9] == "1EG4TE5MK73" and names["PR"][9] == "15202"
+    assert segments_named(text, "SV1")[0][2] == "5100"  # the practice's fee, not the demo's
+    assert not segments_named(text, "NTE") and "DEMO" not in err.getvalue()
+
+
+# --- --format pdf ------------------------------------------------------------------------------------------------
+
+
+def pdf_text(path: Path) -> str:
+    with pdfplumber.open(io.BytesIO(path.read_bytes())) as pdf:
+        return "\n".join(page.extract_text() or "" for page in pdf.pages)
+
+
+def test_pdf_writes_one_cms1500_per_file_named_after_it_and_the_codes_read_back(db, tmp_path):
+    files = notes(tmp_path, acdf=ACDF_NOTE, microdiscectomy=MICRODISCECTOMY_NOTE)
+    out = StringIO()
+    call_command("voice_to_claim", *files, "--format", "pdf", "--date-of-service", DOS,
+                 "--out", str(tmp_path / "forms"), stdout=out, stderr=StringIO())
+    written = sorted(p.name for p in (tmp_path / "forms").iterdir())
+    assert written == ["acdf.pdf", "microdiscectomy.pdf"]
+    assert out.getvalue().split() == [str(tmp_path / "forms" / "acdf.pdf"),
+                                      str(tmp_path / "forms" / "microdiscectomy.pdf")]
+    acdf, micro = pdf_text(tmp_path / "forms" / "acdf.pdf"), pdf_text(tmp_path / "forms" / "microdiscectomy.pdf")
+    assert all(code in acdf for code in ("22551", "22845", "22853", "M50122")) and "63030" not in acdf
+    assert "63030" in micro and "M5116" in micro and "DEMO" in micro
+
+
+def test_pdf_for_one_file_can_be_a_pdf_path_and_several_files_need_a_directory(db, tmp_path):
+    [one] = notes(tmp_path, microdiscectomy=MICRODISCECTOMY_NOTE)
+    call_command("voice_to_claim", one, "--format", "pdf", "--out", str(tmp_path / "claim.pdf"), stdout=StringIO(),
+                 stderr=StringIO())
+    assert "63030" in pdf_text(tmp_path / "claim.pdf")
+    with pytest.raises(CommandError, match="is one PDF, but 2 FILEs were given"):
+        run(one, str(DICTATIONS / "lumbar_rfa_left.txt"), "--format", "pdf", "--out", str(tmp_path / "two.pdf"))
+
+
+def test_pdf_leaves_out_a_claim_with_no_diagnosis_and_exits_2(db, tmp_path):
+    files = notes(tmp_path, acdf=ACDF_NOTE, undiagnosed=NO_DIAGNOSIS_NOTE)
+    err = StringIO()
+    with pytest.raises(CommandError, match="left out of the pdf output") as raised:
+        call_command("voice_to_claim", *files, "--format", "pdf", "--out", str(tmp_path / "forms"),
+                     stdout=StringIO(), stderr=err)
+    assert raised.value.returncode == 2 and "undiagnosed.txt: left out of the CMS-1500" in err.getvalue()
+    assert sorted(p.name for p in (tmp_path / "forms").iterdir()) == ["acdf.pdf"]
+
+
+# --- audio ---------------------------------------------------------------------------------------------------------
+
+
+def test_an_audio_dictation_is_transcribed_coded_and_its_evidence_timed(db, tmp_path, settings):
+    if shutil.which("espeak-ng") is None:
+        pytest.skip("espeak-ng is not installed (bin/bootstrap test installs it): no speech to transcribe")
+    settings.WHISPER_MODEL = "tiny.en"  # the fast model, as the audio tests use
+    (tmp_path / "note.txt").write_text(SPOKEN_NOTE, encoding="utf-8")
+    wav = tmp_path / "dictation.wav"
+    subprocess.run(["espeak-ng", "-s", "150", "-w", str(wav), "-f", str(tmp_path / "note.txt")], check=True)
+    [claim] = run(str(wav), "--date-of-service", DOS)
+    assert "63030" in [line["cpt"] for line in claim["service_lines"]]
+    assert "microdiscectomy" in claim["transcript"].lower()
+    evidence = sorted((e for item in claim["service_lines"] + claim["diagnoses"] for e in item["evidence"]),
+                      key=lambda e: e["start"])
+    assert evidence and all(isinstance(e["audio_start_s"], float) for e in evidence)
+    times = [e["audio_start_s"] for e in evidence]
+    assert times == sorted(times) and times[-1] > 1.0  # later words, later in the audio (the note lasts ~8 s)
+    for e in evidence:
+        assert claim["transcript"][e["start"]:e["end"]].strip() == e["text"]
+
+
+def test_a_corrupt_or_empty_audio_file_is_named_with_the_reason(db, tmp_path):
+    corrupt = tmp_path / "dictation-0412.mp3"
+    # Bytes of no sound format (fixed, not random: random bytes may hold an MP3 frame sync FFmpeg would try).
+    corrupt.write_bytes(bytes(range(256)) * 40)
+    with pytest.raises(CommandError, match=re.escape("dictation-0412.mp3 cannot be transcribed (not audio)")):
+        run(str(corrupt))
+    empty = tmp_path / "blank.wav"
+    empty.write_bytes(b"")
+    out = StringIO()
+    with pytest.raises(CommandError, match=re.escape("blank.wav cannot be transcribed (empty)")):
+        call_command("voice_to_claim", str(DICTATIONS / "lumbar_rfa_left.txt"), str(empty), stdout=out)
+    assert out.getvalue() == ""  # every FILE is checked before any is coded

@@ -1,0 +1,35 @@
+"""Claims in the admin: read-only views for audit and support. Billers work claims on the claim pages, where
+every change goes through the services (revision, audit, checks); the admin never edits a claim behind them."""
+
+from django.contrib import admin
+
+from billy.admin import ReadOnlyPracticeAdmin as ReadOnlyAdmin
+from claims.models import Acknowledgement, Claim, ClaimExport, ControlNumberCounter
+
+
+@admin.register(Claim)
+class ClaimAdmin(ReadOnlyAdmin):
+    list_display = ("__str__", "practice", "status", "date_of_service", "cpt_summary", "total_charge", "error_count",
+                    "ack_outcome", "updated_at")
+    list_filter = ("practice", "status", "frequency_code", "ack_outcome")
+    exclude = ("onset_date", "accident_date", "additional_information", "rejection_reason", "override_reason")
+
+
+@admin.register(ClaimExport)
+class ClaimExportAdmin(ReadOnlyAdmin):
+    list_display = ("__str__", "practice", "kind", "claim_count", "total_charge", "interchange_control_number",
+                    "created_by", "created_at")
+    list_filter = ("practice", "kind")
+    exclude = ("file", "claims")
+
+
+@admin.register(Acknowledgement)
+class AcknowledgementAdmin(ReadOnlyAdmin):
+    list_display = ("__str__", "practice", "kind", "summary", "imported_by", "imported_at")
+    list_filter = ("practice", "kind")
+    exclude = ("file",)
+
+
+@admin.register(ControlNumberCounter)
+class ControlNumberCounterAdmin(ReadOnlyAdmin):
+    list_display = ("practice", "last_interchange")
