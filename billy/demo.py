@@ -72,7 +72,7 @@ def demo_practice_data(*, practice: Practice) -> dict[str, int]:
         billing.save()
     Facility.objects.get_or_create(practice=practice, name="Riverside Surgical Pavilion (demo)", defaults={
         "npi": npi_with_check_digit("276300418"), "address_line1": "2450 Riverside Parkway", "city": "Columbus",
-        "state": "OH", "postal_code": "43215", "default_place_of_service": PlaceOfService.ON_CAMPUS_OUTPATIENT})
+        "state": "OH", "postal_code": "432151842", "default_place_of_service": PlaceOfService.ON_CAMPUS_OUTPATIENT})
     Facility.objects.get_or_create(practice=practice, name="Riverside Pain Clinic (office)", defaults={
         "address_line1": "2400 Riverside Parkway, Suite 120", "city": "Columbus", "state": "OH",
         "postal_code": "43215", "default_place_of_service": PlaceOfService.OFFICE})

@@ -377,16 +377,25 @@ def claim_update_codes(*, membership: Membership, claim: Claim, version: int, ed
     with transaction.atomic():
         current = _locked(claim, version)
         before = revisions.snapshot(current)
+        # What the engine knew of a code the biller kept (evidence, confidence, rationale) stays with it, even when
+        # its modifiers, units or place in the list changed.
+        old_dx = {dx.code: dx for dx in current.diagnoses.all()}
         current.diagnoses.all().delete()
-        ClaimDiagnosis.objects.bulk_create([ClaimDiagnosis(claim=current, position=i, code=code,
-                                                           description=_describe(code, current.date_of_service))
-                                            for i, code in enumerate(edit.diagnoses)])
-        old_lines = {(line.cpt, line.modifiers): line for line in current.lines.all()}
+        ClaimDiagnosis.objects.bulk_create([
+            ClaimDiagnosis(claim=current, position=i, code=code, description=_describe(code, current.date_of_service),
+                           confidence=old_dx[code].confidence if code in old_dx else None,
+                           rationale=old_dx[code].rationale if code in old_dx else "",
+                           evidence_json=old_dx[code].evidence_json if code in old_dx else None)
+            for i, code in enumerate(edit.diagnoses)])
+        unused = list(current.lines.all())
         current.lines.all().delete()
         price = _pricer(current)
         rows = []
         for i, line in enumerate(edit.lines):
-            kept = old_lines.get((line.cpt, ",".join(line.modifiers)))
+            kept = next((old for old in unused if old.cpt == line.cpt and old.position == i), None) or next(
+                (old for old in unused if old.cpt == line.cpt), None)
+            if kept is not None:
+                unused.remove(kept)
             rows.append(ClaimLine(
                 claim=current, position=i, cpt=line.cpt, modifiers=",".join(line.modifiers), units=line.units,
                 charge=line.charge if line.charge is not None else _charge(price, line.cpt, line.modifiers,

@@ -32,6 +32,10 @@ def _billing_setup(world):
                             npi=npi_with_check_digit("212345678"), taxonomy="207X00000X", tax_id="123456789",
                             tax_id_type="EI", is_billing=True, address_line1="100 Main Street", city="Columbus",
                             state="OH", postal_code="432150001")
+    patient = world.patient
+    patient.address_line1, patient.city, patient.state, patient.postal_code = "42 Prairie Rose Ln", "Chatham", "IL", \
+        "62629"
+    patient.save()
     for code, charge in (("63030", "4200.00"), ("63035", "1500.00"), ("22551", "9800.00")):
         FeeScheduleEntry.objects.create(practice=world.practice, code=code, charge=charge,
                                         effective_from=world.recording.date_of_service)
@@ -263,3 +267,21 @@ def test_the_claims_free_text_is_encrypted_at_rest(world):
     assert all(e.startswith("phi:") and "laminotomy" not in e for e in evidence)
     assert json.loads(Claim.objects.get().lines.get().evidence_json)[0]["text"]
     assert ClaimRevision.objects.filter(claim=claim, action="rejected").exists()
+
+
+def test_a_code_the_biller_keeps_keeps_its_evidence_when_its_modifiers_change(world):
+    _billing_setup(world)
+    transcribed(world)
+    recording_code(recording_id=world.recording.pk)
+    claim = Claim.objects.get()
+    line_evidence = json.loads(claim.lines.get().evidence_json)
+    dx_evidence = json.loads(claim.diagnoses.get().evidence_json)
+    assert line_evidence and dx_evidence
+    claim = services.claim_update_codes(membership=_membership(world.biller), claim=claim, version=claim.version,
+                                        edit=services.ClaimEdit(diagnoses=("M48.062", "M51.16"), lines=(
+                                            services.LineEdit(cpt="63030", modifiers=("LT",), dx_pointers=("B",)),)))
+    line = claim.lines.get()
+    assert line.modifiers == "LT" and json.loads(line.evidence_json) == line_evidence and line.confidence
+    kept, added = claim.diagnoses.get(code="M51.16"), claim.diagnoses.get(code="M48.062")
+    assert kept.pointer == "B" and json.loads(kept.evidence_json) == dx_evidence
+    assert added.evidence_json is None and added.description.startswith("Spinal stenosis")
