@@ -29,7 +29,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
-from audio.spine_vocabulary import SPINE_HOTWORDS, Replacement, normalise_spine_terms
+from audio.spine_vocabulary import SPINE_HOTWORDS, Edit, Replacement, apply_edits, spine_edits
 
 logger = logging.getLogger(__name__)
 
@@ -250,7 +250,8 @@ class Segment:
 class TranscriptResult:
     """What Whisper heard (`heard_text`) and the text after the spine normaliser (`text`, `segments`).
 
-    `changes` hold every edit the normaliser made, with its span in `text` and in `heard_text`.
+    `changes` hold every edit the normaliser made, and any text taken out as untimed (finish_transcript), with its
+    span in `text` and in `heard_text`.
     """
 
     text: str
@@ -295,103 +296,175 @@ def transcribe(
     on_progress: called with (seconds of audio done, total seconds) after each segment, and once at the end
     with the total (silence the VAD filter skipped counts as done).
     model: a LoadedModel; default load_model().
-    normalise: run normalise_spine_terms on each segment (words re-timed to match, see normalise_segment).
+    normalise: run the spine normaliser over the transcript (words re-timed to match, see finish_transcript).
+    Either way, text Whisper wrote with no time in the audio is taken out and listed in `changes`, and a window
+    Whisper cut short is decoded again (_resume_after_skips).
     """
     from faster_whisper.audio import decode_audio
 
     loaded = model or load_model()
     whisper = loaded.model
     started = time.perf_counter()
+    sampling_rate = whisper.feature_extractor.sampling_rate
     try:
-        audio = decode_audio(str(path), sampling_rate=whisper.feature_extractor.sampling_rate)
+        audio = decode_audio(str(path), sampling_rate=sampling_rate)
     except Exception as exc:  # PyAV raises its own error types, FileNotFoundError among them
         raise SpeechError(f"The audio could not be decoded ({type(exc).__name__}); upload a readable audio file.")
-    pieces, info = whisper.transcribe(
-        audio,
-        language="en",
-        beam_size=5,
-        vad_filter=True,
-        word_timestamps=True,
-        hotwords=_default_hotwords(loaded.name) if hotwords is None else (hotwords or None),
-    )
-    segments = []
-    for piece in pieces:
-        words = [Word(start=w.start, end=w.end, word=w.word, probability=w.probability) for w in piece.words or []]
-        segments.append(Segment(start=piece.start, end=piece.end, text=piece.text, words=words))
+    hotwords = _default_hotwords(loaded.name) if hotwords is None else (hotwords or None)
+    duration = len(audio) / sampling_rate
+
+    def decode(from_s: float, on_segment: Callable[[Segment], None] | None = None) -> list[Segment]:
+        return _decode(whisper, audio[int(from_s * sampling_rate):], offset=from_s, hotwords=hotwords,
+                       on_segment=on_segment)
+
+    def first_pass_progress(segment: Segment) -> None:
         if on_progress:
-            on_progress(min(piece.end, info.duration), info.duration)
+            on_progress(min(segment.end, duration), duration)
+
+    segments = _resume_after_skips(decode(0.0, first_pass_progress), decode)
     if on_progress:
-        on_progress(info.duration, info.duration)
+        on_progress(duration, duration)
     processing_s = time.perf_counter() - started
 
-    changes: list[Replacement] = []
-    texts: list[str] = []
-    heard_texts: list[str] = []
-    offset = original_offset = 0  # where this segment starts in the text returned and in the text heard
-    tidy_segments = []
-    for heard in segments:
-        segment, segment_changes = normalise_segment(heard) if normalise else (_tidy(heard), [])
-        if not segment.text:
-            continue
-        changes += [replace(c, start=c.start + offset, end=c.end + offset, original_start=c.original_start
-                            + original_offset, original_end=c.original_end + original_offset)
-                    for c in segment_changes]
-        texts.append(segment.text)
-        heard_texts.append(_word_spans(heard)[0])
-        # Segments are joined with one space, in the text heard as in the text returned.
-        offset += len(texts[-1]) + 1
-        original_offset += len(heard_texts[-1]) + 1
-        tidy_segments.append(segment)
+    heard_text, text, segments, changes = finish_transcript(segments, normalise=normalise)
     return TranscriptResult(
-        text=" ".join(texts),
-        heard_text=" ".join(heard_texts),
-        language=info.language,
-        duration_s=info.duration,
-        segments=tidy_segments,
+        text=text,
+        heard_text=heard_text,
+        language="en",
+        duration_s=duration,
+        segments=segments,
         model_name=loaded.name,
         device=loaded.device,
         processing_s=processing_s,
-        real_time_factor=processing_s / info.duration if info.duration else 0.0,
+        real_time_factor=processing_s / duration if duration else 0.0,
         changes=changes,
     )
 
 
-def _word_spans(segment: Segment) -> tuple[str, list[tuple[int, int]]]:
-    """The segment's text rebuilt from its words (Whisper's words carry their leading space), and each
-    word's span in it, without that space."""
-    if not segment.words:
-        return segment.text.strip(), []
-    text = ""
-    spans = []
-    for word in segment.words:
-        stripped = word.word.strip()
-        if text and stripped:
-            text += " "
-        spans.append((len(text), len(text) + len(stripped)))
-        text += stripped
-    return text, spans
+# Whisper reads audio in 30 s windows and sometimes ends a window early: it writes the window's last timestamp
+# after a word in the middle of it, and the speech between that word and the window's end is lost. The word
+# before the jump is then timed across all of the audio it skipped (a dev dictation lost 15 words behind a
+# "fluoroscopy" timed at 6.2 s). No spoken word lasts that long, and a pause longer than 2 s is cut out by the VAD
+# filter before decoding, so a word longer than this marks a skip.
+_STRETCHED_WORD_S = 3.0
+_MAX_RESUMES = 3  # at most this many re-decodes per dictation: a bounded cost on a pathological file
 
 
-def _tidy(segment: Segment) -> Segment:
-    text, _ = _word_spans(segment)
-    words = [replace(w, word=w.word.strip()) for w in segment.words if w.word.strip()]
-    return replace(segment, text=text, words=words)
+def _decode(whisper, audio, *, offset: float, hotwords: str | None,
+            on_segment: Callable[[Segment], None] | None = None) -> list[Segment]:
+    """Whisper's segments for `audio`, which starts `offset` seconds into the dictation, timed in the dictation."""
+    if not len(audio):
+        return []
+    pieces, _ = whisper.transcribe(audio, language="en", beam_size=5, vad_filter=True, word_timestamps=True,
+                                   hotwords=hotwords)
+    segments = []
+    for piece in pieces:
+        words = [Word(start=w.start + offset, end=w.end + offset, word=w.word, probability=w.probability)
+                 for w in piece.words or []]
+        segments.append(Segment(start=piece.start + offset, end=piece.end + offset, text=piece.text, words=words))
+        if on_segment:
+            on_segment(segments[-1])
+    return segments
 
 
-def normalise_segment(segment: Segment) -> tuple[Segment, list[Replacement]]:
-    """Normalise one segment's text and move its words onto the new text.
+def _resume_after_skips(segments: list[Segment], decode: Callable[[float], list[Segment]]) -> list[Segment]:
+    """Decode again from the start of a segment holding a word Whisper stretched over skipped speech.
 
-    How word timings stay aligned: the text is rebuilt from the words, so each word has a character span.
-    A word untouched by any change keeps its timing and text. The words a change overlaps ("dual" and
-    "tear"; "L", "four", "five") become one word with the new text ("dural tear", "L4-L5"), timed from the
-    first one's start to the last one's end, with the lowest of their probabilities: a biller looking for
-    doubtful words still sees the doubt. Segments are normalised one by one, so a phrase split across two
-    segments is left as heard.
+    Starting over at the segment rather than at the stretched word gives Whisper the whole phrase again (the
+    words just before a skip are often misheard too). The new reading replaces that segment and all after it
+    only when it holds more words; otherwise the first reading stands.
     """
-    text, spans = _word_spans(segment)
-    new_text, changes = normalise_spine_terms(text)
-    if not changes:
-        return _tidy(segment), []
+    checked_from = 0.0
+    for _ in range(_MAX_RESUMES):
+        found = next(((i, j) for i, segment in enumerate(segments) for j, word in enumerate(segment.words)
+                      if word.start >= checked_from and word.end - word.start > _STRETCHED_WORD_S), None)
+        if found is None:
+            break
+        i, j = found
+        stretched = segments[i].words[j]
+        tail = decode(segments[i].start)
+        if sum(len(segment.words) for segment in tail) > sum(len(segment.words) for segment in segments[i:]):
+            segments = segments[:i] + tail
+            logger.info("Whisper skipped speech after %.1f s; decoded again from there", stretched.start)
+            checked_from = stretched.start + 0.01  # the new tail may start with the same word, timed afresh
+        else:
+            checked_from = stretched.end
+    return segments
+
+
+def _timed_words(segments: list[Segment]) -> tuple[list[Word], list[int]]:
+    """Every word of the transcript, without its leading space, and the index of the segment it came from.
+
+    A segment with text but no words (Whisper times words after decoding, and may give none) counts as one word
+    spanning the segment, with probability 0: a biller looking for doubtful words sees it.
+    """
+    words: list[Word] = []
+    owners: list[int] = []
+    for index, segment in enumerate(segments):
+        timed = [replace(w, word=w.word.strip()) for w in segment.words if w.word.strip()]
+        if not timed and segment.text.strip():
+            timed = [Word(start=segment.start, end=segment.end, word=segment.text.strip(), probability=0.0)]
+        words += timed
+        owners += [index] * len(timed)
+    return words, owners
+
+
+def _word_spans(words: list[Word]) -> tuple[str, list[tuple[int, int]]]:
+    """The words joined by one space, and each word's span in that text."""
+    spans = []
+    position = 0
+    for word in words:
+        spans.append((position, position + len(word.word)))
+        position += len(word.word) + 1
+    return " ".join(word.word for word in words), spans
+
+
+# Whisper sometimes writes text the audio holds nothing of, mostly at the end of a dictation and often a phrase
+# of the hotwords ("PEEK cage" after an instrument removal that had none): the aligner then squeezes its words
+# into a fraction of a second. Nobody dictates ten words a second (dictation runs at two to four), so a segment
+# of at least four words timed faster than that is taken out. It is kept in heard_text and listed as a change,
+# so the biller and the physician see what was removed.
+_UNTIMED_WORDS_PER_S = 10.0
+_UNTIMED_MIN_WORDS = 4
+
+
+def _untimed_edits(words: list[Word], owners: list[int]) -> list[Edit]:
+    text, spans = _word_spans(words)
+    edits: list[Edit] = []
+    for owner in sorted(set(owners)):
+        indexes = [i for i, o in enumerate(owners) if o == owner]
+        first, last = words[indexes[0]], words[indexes[-1]]
+        rate = len(indexes) / max(last.end - first.start, 0.01)
+        if len(indexes) < _UNTIMED_MIN_WORDS or rate <= _UNTIMED_WORDS_PER_S:
+            continue
+        # The space before the segment goes with it (the space after, when it opens the transcript).
+        start, end = spans[indexes[0]][0], spans[indexes[-1]][1]
+        if start > 0:
+            start -= 1
+        elif end < len(text):
+            end += 1
+        edits.append((start, end, "", "text with no time in the audio (Whisper wrote more than was said)"))
+    return edits
+
+
+def _normalise_words(words: list[Word], edits: list[Edit], *, normalise: bool = True
+                     ) -> tuple[str, str, list[tuple[Word, int]], list[Replacement]]:
+    """Normalise the text the words make and move the words onto the new text.
+
+    Returns the text heard, the new text, the new words each with the index of the first word it came from,
+    and the changes. `edits` (spans in the text heard) are made first; the spine normaliser's edits that overlap
+    one of them are dropped.
+
+    How word timings stay aligned: each word has a character span in the text heard. A word untouched by any
+    change keeps its timing and text. The words a change overlaps ("dual" and "tear"; "L", "four", "five")
+    become one word with the new text ("dural tear", "L4-L5"), timed from the first one's start to the last
+    one's end, with the lowest of their probabilities: a biller looking for doubtful words still sees the
+    doubt. Words a change removes are gone.
+    """
+    text, spans = _word_spans(words)
+    if normalise:
+        edits = edits + [e for e in spine_edits(text) if not any(e[0] < o[1] and o[0] < e[1] for o in edits)]
+    new_text, changes = apply_edits(text, edits)
 
     def to_new(position: int) -> int:
         # Positions at or after a change's end move by its change in length; edges never fall inside one.
@@ -399,20 +472,58 @@ def normalise_segment(segment: Segment) -> tuple[Segment, list[Replacement]]:
                               for c in changes if c.original_end <= position)
 
     # Group the words: each word alone, except that words touching the same change form one group.
-    groups: list[tuple[list[Word], int, int, set[int]]] = []  # words, first char, last char, changes touched
-    for word, (start, end) in zip(segment.words, spans, strict=True):
-        if start == end:
-            continue
+    groups: list[tuple[list[int], int, int, set[int]]] = []  # word indexes, first char, last char, changes
+    for index, (start, end) in enumerate(spans):
         touched = {i for i, c in enumerate(changes) if start < c.original_end and c.original_start < end}
         if touched and groups and touched & groups[-1][3]:
-            words, first, _, seen = groups[-1]
-            groups[-1] = (words + [word], first, end, seen | touched)
+            indexes, first, _, seen = groups[-1]
+            groups[-1] = (indexes + [index], first, end, seen | touched)
         else:
-            groups.append(([word], start, end, touched))
-    words = []
-    for group, first, last, touched in groups:
+            groups.append(([index], start, end, touched))
+    placed = []
+    for indexes, first, last, touched in groups:
         first = min([first] + [changes[i].original_start for i in touched])
         last = max([last] + [changes[i].original_end for i in touched])
-        words.append(Word(start=group[0].start, end=group[-1].end, word=new_text[to_new(first):to_new(last)],
-                          probability=min(w.probability for w in group)))
-    return replace(segment, text=new_text, words=words), changes
+        new_word = new_text[to_new(first):to_new(last)].strip()
+        if new_word:
+            group = [words[i] for i in indexes]
+            placed.append((Word(start=group[0].start, end=group[-1].end, word=new_word,
+                                probability=min(w.probability for w in group)), indexes[0]))
+    return text, new_text, placed, changes
+
+
+def _regroup(segments: list[Segment], owners: list[int], placed: list[tuple[Word, int]]) -> list[Segment]:
+    """The segments again, each holding the new words whose first word was its own; a segment left with none
+    (its words joined a change that began in the segment before, or were removed) is dropped."""
+    regrouped: list[Segment] = []
+    for index, segment in enumerate(segments):
+        words = [word for word, first in placed if owners[first] == index]
+        if not words:
+            continue
+        start = min(segment.start, words[0].start)
+        if regrouped and regrouped[-1].end > start:  # its first words now end the segment before
+            start = words[0].start
+        regrouped.append(Segment(start=start, end=max(segment.end, words[-1].end),
+                                 text=" ".join(word.word for word in words), words=words))
+    return regrouped
+
+
+def finish_transcript(segments: list[Segment], *, normalise: bool = True
+                      ) -> tuple[str, str, list[Segment], list[Replacement]]:
+    """From Whisper's segments to (text heard, text returned, segments returned, changes).
+
+    Untimed text is taken out, then the spine normaliser runs over the whole transcript at once, so that a
+    phrase Whisper split across two segments ("disc" ending one, "case" opening the next) is read whole. A
+    change that spans two segments belongs to the first. Segments are joined with one space in both texts.
+    """
+    words, owners = _timed_words(segments)
+    heard_text, text, placed, changes = _normalise_words(words, _untimed_edits(words, owners), normalise=normalise)
+    return heard_text, text, _regroup(segments, owners, placed), changes
+
+
+def normalise_segment(segment: Segment) -> tuple[Segment, list[Replacement]]:
+    """Normalise one segment's text and move its words onto the new text (see _normalise_words); transcribe
+    normalises the whole transcript at once (finish_transcript)."""
+    words, _ = _timed_words([segment])
+    _, text, placed, changes = _normalise_words(words, [])
+    return replace(segment, text=text, words=[word for word, _ in placed]), changes
