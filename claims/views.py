@@ -54,14 +54,16 @@ def claim_queue(request):
                 "pk", flat=True)), "status": ""})
     rows, next_cursor = selectors.queue_page(membership=membership, filters=filters,
                                              cursor=request.GET.get("after", ""))
+    if request.htmx and request.GET.get("after"):  # more rows for the table: the tabs are already on the page
+        return _vary(render(request, "claims/queue.html#more_rows", {"rows": rows, "next_cursor": next_cursor,
+                                                                    "query_without_cursor": _query_without(
+                                                                        request, "after")}))
     counts = selectors.queue_counts(membership=membership, filters=filters)
     context = {"form": form, "rows": rows, "next_cursor": next_cursor, "filters": filters, "counts": counts,
                "status_tabs": [(value, label, counts[value]) for value, label in ClaimStatus.choices],
                "patient_query": patient_query,
                "query_without_cursor": _query_without(request, "after"),
                "query_without_status": _query_without(request, "status", "after")}
-    if request.htmx and request.GET.get("after"):
-        return _vary(render(request, "claims/queue.html#more_rows", context))
     return _vary(render(request, "claims/queue.html", context))
 
 
