@@ -66,8 +66,10 @@
     event.preventDefault();
   });
 
-  // A row swapped in place after an action keeps the keyboard position.
-  document.body.addEventListener("htmx:afterSwap", function () { focusRow(current); });
+  // A row swapped in place after an action keeps the keyboard position. After the settle, not the swap: while
+  // settling, htmx gives the new row the old row's attributes and then puts the server's back, which would
+  // drop the is-current class set any earlier.
+  document.body.addEventListener("htmx:afterSettle", function () { focusRow(current); });
   table.addEventListener("click", function (event) {
     const row = event.target.closest("tr.queue-row");
     if (row) { current = rows().indexOf(row); rows().forEach((r, i) => r.classList.toggle("is-current", i === current)); }
