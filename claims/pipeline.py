@@ -16,11 +16,11 @@ import uuid
 from django.db import IntegrityError, transaction
 from django_q.tasks import async_task
 
+from audio.evidence_time import timed_words
 from audio.models import Recording, RecordingStatus
 from audio.review import signed_text
 from billing.coding import CodingContext, code_note
 from billy.audit import audit_record
-from audio.evidence_time import timed_words
 from claims.claim_json import PatientInfo, PayerInfo, claim_json, time_evidence
 from claims.models import CodedTranscript
 from claims.services import claim_from_coding, claim_pipeline_failed
