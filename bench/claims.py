@@ -653,6 +653,19 @@ def measure_pages(world: dict, rng: random.Random) -> dict:
           f"(in-process; machine shared with other people's runs, so figures are noisy)")
 
     _measure("queue", client, [_get("/claims/")] * REQUESTS, figures, problems)
+
+    def after_a_change(client: Client):
+        # Right after someone acted the cached status counts are stale: the page goes out without them ...
+        selectors.claims_changed(practice_id=membership.practice_id)
+        return client.get("/claims/")
+
+    def tabs_after_a_change(client: Client):
+        # ... and its tabs ask for them at once (hx-trigger="load"): counted again among 100 000 claims.
+        selectors.claims_changed(practice_id=membership.practice_id)
+        return client.get("/claims/", {"part": "tabs"}, HTTP_HX_REQUEST="true")
+
+    _measure("queue_after_a_change", client, [after_a_change] * REQUESTS, figures, problems)
+    _measure("queue_tabs_after_a_change", client, [tabs_after_a_change] * REQUESTS, figures, problems)
     _measure("queue_all_with_errors", client, [_get("/claims/?status=&has_errors=on")] * REQUESTS, figures, problems)
     _measure("queue_all", client, [_get("/claims/?status=")] * REQUESTS, figures, problems)
     more = [_get("/claims/", {"after": cursor}, HTTP_HX_REQUEST="true")] * REQUESTS

@@ -25,6 +25,7 @@ from billy.audit import audit_record
 from billy.models import Membership, Role
 from claims import acknowledgements as parse
 from claims.models import Acknowledgement, AckOutcome, Claim, ClaimExport, ClaimFinding, ClaimStatus, FindingOrigin
+from claims.selectors import claims_changed
 from claims.services import ClaimError
 
 MAX_ACK_BYTES = 20 * 1024 * 1024
@@ -81,6 +82,8 @@ def _back_to_queue(claim: Claim, *, message: str, rule: str) -> None:
                                              version=F("version") + 1)
     ClaimFinding.objects.create(claim=claim, origin=FindingOrigin.PAYER, rule=rule, severity="error",
                                 message=message[:600], source_title="Clearinghouse acknowledgement")
+    Claim.objects.filter(pk=claim.pk).update(error_count=F("error_count") + 1)
+    claims_changed(practice_id=claim.practice_id)
 
 
 def _apply_999(membership: Membership, acks: list[parse.FunctionalAck]) -> str:

@@ -35,6 +35,7 @@ from claims.models import (
     ControlNumberCounter,
     ExportKind,
 )
+from claims.selectors import claims_changed
 from claims.services import ClaimError
 
 MAX_CLAIMS_PER_EXPORT = 5000
@@ -109,6 +110,7 @@ def claims_export(*, membership: Membership, claim_ids: Sequence[int], kind: str
                 status=ClaimStatus.EXPORTED, exported_at=now, version=F("version") + 1)
             if updated != len(claims):
                 raise ClaimError("A claim changed while the file was written: nothing was exported. Try again.")
+            claims_changed(practice_id=membership.practice_id)
             _record_exported(claims, membership, export)
             audit_record(action="claims.export", actor=membership.user, role=membership.role,
                          practice_id=membership.practice_id, obj=export,

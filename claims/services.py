@@ -40,6 +40,7 @@ from claims.models import (
     CodedTranscript,
     FindingOrigin,
 )
+from claims.selectors import claims_changed
 
 log = logging.getLogger(__name__)
 
@@ -143,6 +144,7 @@ def claim_pipeline_failed(*, recording_id: int, message: str) -> Claim | None:
         if claim is None:
             claim = Claim.objects.create(**_claim_defaults(recording), status=ClaimStatus.PROCESSING)
         Claim.objects.filter(pk=claim.pk).update(pipeline_error=message[:300])
+        claims_changed(practice_id=claim.practice_id)
         audit_record(action="claim.pipeline_failed", practice_id=claim.practice_id, obj=claim)
     claim.refresh_from_db()
     return claim
@@ -252,6 +254,7 @@ def claim_check(*, claim: Claim, newer_reading: CodedTranscript | None = None) -
                      f"edits; the engine now reads {newer_reading.cpt_summary or 'no lines'}. Your lines are kept: "
                      "compare, or re-code from the new text.")[:600]))
     ClaimFinding.objects.bulk_create(new)
+    claims_changed(practice_id=claim.practice_id)
     findings = list(claim.findings.all())
     Claim.objects.filter(pk=claim.pk).update(
         error_count=sum(f.severity == "error" for f in findings),
@@ -303,6 +306,7 @@ def _bump(claim: Claim, version: int, **changes) -> None:
     updated = Claim.objects.filter(pk=claim.pk, version=version).update(version=version + 1, **changes)
     if updated != 1:
         raise StaleClaim(STALE_MESSAGE)
+    claims_changed(practice_id=claim.practice_id)
     claim.refresh_from_db()
 
 

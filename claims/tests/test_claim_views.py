@@ -29,8 +29,13 @@ def test_the_queue_lists_claims_to_review_with_counts_per_status(world, biller):
     page = biller.get("/claims/").content.decode()
     assert f"claim-row-{waiting.pk}" in page and waiting.number in page
     assert PHI_CANARY in page  # the patient's name is on the biller's page (never in the URL)
-    assert 'Needs review <span class="count">1</span>' in page and 'Approved <span class="count">1</span>' in page
-    assert 'All <span class="count">2</span>' in page
+    # Not counted yet: the page goes out at once and its tabs fetch the counts.
+    assert 'hx-get="?part=tabs" hx-trigger="load"' in page and 'Needs review <span class="count">…</span>' in page
+    tabs = biller.get("/claims/", {"part": "tabs"}, **HTMX).content.decode()
+    assert 'Needs review <span class="count">1</span>' in tabs and 'Approved <span class="count">1</span>' in tabs
+    assert 'All <span class="count">2</span>' in tabs and "claim-row" not in tabs
+    again = biller.get("/claims/").content.decode()  # now cached: counted in the page itself
+    assert 'Needs review <span class="count">1</span>' in again and 'hx-trigger="load"' not in again
     approved_tab = biller.get("/claims/?status=approved").content.decode()
     assert f"claim-row-{waiting.pk}" not in approved_tab
 
@@ -135,3 +140,20 @@ def test_the_claim_json_has_the_contract_shape(world, biller):
     [line] = data["service_lines"]
     assert (line["cpt"], line["units"], line["dx_pointers"], line["charge"]) == ("63030", 1, ["A"], "4200.00")
     assert data["diagnoses"][0]["pointer"] == "A" and data["diagnoses"][0]["code"] == "M51.16"
+
+
+def test_the_cached_status_counts_follow_every_change(world, biller):
+    from claims import services
+
+    claim = make_claim(world)
+    tabs = {"part": "tabs"}
+    assert 'Needs review <span class="count">1</span>' in biller.get("/claims/", tabs, **HTMX).content.decode()
+    assert 'Needs review <span class="count">1</span>' in biller.get("/claims/").content.decode()  # cached
+    services.claim_reject(membership=world.biller.memberships.get(), claim=claim, version=claim.version,
+                          reason="Which level?")
+    assert 'hx-trigger="load"' in biller.get("/claims/").content.decode()  # the cached counts were dropped
+    page = biller.get("/claims/", tabs, **HTMX).content.decode()
+    assert 'Needs review <span class="count">0</span>' in page
+    assert 'Sent back to the physician <span class="count">1</span>' in page
+    patient_search = biller.post("/claims/", {"patient": f"{PHI_CANARY}, Alma, 1956-03-02"})
+    assert 'Sent back to the physician <span class="count">1</span>' in patient_search.content.decode()
