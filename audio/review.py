@@ -54,7 +54,7 @@ class ReviewState:
     @property
     def label(self) -> str:
         if self.addendum_requested:
-            return "Addendum requested"
+            return "Addendum requested" if self.signed else "Waiting for the signature; the biller sent a note"
         if self.addenda:
             return f"Signed, {len(self.addenda)} addend{'um' if len(self.addenda) == 1 else 'a'}"
         return "Signed" if self.signed else "Waiting for the physician's signature"
@@ -161,6 +161,9 @@ def transcript_sign(*, membership: Membership, transcript: Transcript, version: 
             transcript=current, sequence=1, kind=SignatureKind.SIGNATURE, text=current.text,
             text_sha256=text_digest(current.text), signer=membership.user,
             signer_name=membership.user.get_full_name(), attestation=ATTESTATION)
+        # A biller's note before signing has been read and answered by the signed text.
+        Transcript.objects.filter(pk=current.pk).update(addendum_requested_by=None, addendum_requested_at=None,
+                                                        addendum_request_reason=None)
         audit_record(action="transcript.signed", actor=membership.user, role=membership.role,
                      practice_id=membership.practice_id, obj=current, detail={"signature_id": signature.pk})
         recording_id = current.recording_id
@@ -225,6 +228,26 @@ def transcript_request_addendum(*, membership: Membership, transcript: Transcrip
             addendum_requested_by=membership.user, addendum_requested_at=timezone.now(),
             addendum_request_reason=reason)
         audit_record(action="transcript.addendum_requested", actor=membership.user, role=membership.role,
+                     practice_id=membership.practice_id, obj=current)
+
+
+def transcript_note_before_signing(*, membership: Membership, transcript: Transcript, reason: str) -> None:
+    """A biller sends a claim back before the physician signed: their reason waits on the To sign row, so the
+    physician corrects the text before signing it (the signature clears the note)."""
+    recording = transcript.recording
+    if recording.practice_id != membership.practice_id or membership.role not in (Role.BILLER, Role.ADMIN):
+        raise ReviewError("Only a biller or an admin of the practice writes to the physician about a transcript.")
+    reason = (reason or "").strip()
+    if not reason or len(reason) > MAX_REASON_CHARS:
+        raise ReviewError(f"Say what the physician should check (at most {MAX_REASON_CHARS:,} characters).")
+    with transaction.atomic():
+        current = _locked(transcript)
+        if current.signatures.exists():
+            raise ReviewError("The transcript is signed: ask for an addendum instead.")
+        Transcript.objects.filter(pk=current.pk).update(
+            addendum_requested_by=membership.user, addendum_requested_at=timezone.now(),
+            addendum_request_reason=reason)
+        audit_record(action="transcript.note_before_signing", actor=membership.user, role=membership.role,
                      practice_id=membership.practice_id, obj=current)
 
 

@@ -45,7 +45,7 @@ from claims.selectors import claims_changed
 log = logging.getLogger(__name__)
 
 EDITABLE = (ClaimStatus.NEEDS_REVIEW, ClaimStatus.REJECTED)
-MAX_REASON_CHARS = 2000
+MAX_REASON_CHARS = 1_000  # audio.review keeps the same limit for the note it forwards
 
 
 class ClaimError(BillyError):
@@ -543,7 +543,7 @@ def claim_approve(*, membership: Membership, claim: Claim, version: int, overrid
 
 def claim_reject(*, membership: Membership, claim: Claim, version: int, reason: str) -> Claim:
     """Send the claim back to the physician ("addendum needed"): it lands in their inbox with the reason."""
-    from audio.review import ReviewError, transcript_request_addendum
+    from audio.review import ReviewError, transcript_note_before_signing, transcript_request_addendum
 
     _require_biller(membership, claim)
     reason = (reason or "").strip()
@@ -556,9 +556,10 @@ def claim_reject(*, membership: Membership, claim: Claim, version: int, reason: 
         before = revisions.snapshot(current)
         transcript = getattr(current.recording, "transcript", None) if current.recording_id else None
         if transcript is not None:
-            # Not signed yet (ReviewError): the transcript already waits in the physician's To sign inbox.
+            # Signed: an addendum request. Not signed yet: a note on the physician's To sign row.
+            request = transcript_request_addendum if transcript.signatures.exists() else transcript_note_before_signing
             with contextlib.suppress(ReviewError):
-                transcript_request_addendum(membership=membership, transcript=transcript, reason=reason)
+                request(membership=membership, transcript=transcript, reason=reason)
         _bump(current, version, status=ClaimStatus.REJECTED, rejection_reason=reason, reviewed_by=membership.user,
               reviewed_at=timezone.now())
         _record(current, action="rejected", author=membership.user, reason=reason, before=before)

@@ -285,3 +285,21 @@ def test_a_code_the_biller_keeps_keeps_its_evidence_when_its_modifiers_change(wo
     kept, added = claim.diagnoses.get(code="M51.16"), claim.diagnoses.get(code="M48.062")
     assert kept.pointer == "B" and json.loads(kept.evidence_json) == dx_evidence
     assert added.evidence_json is None and added.description.startswith("Spinal stenosis")
+
+
+def test_a_claim_rejected_before_signature_puts_the_reason_on_the_physicians_to_sign_row(world, client):
+    _billing_setup(world)
+    transcript = transcribed(world)
+    recording_code(recording_id=world.recording.pk)
+    claim = Claim.objects.get()
+    services.claim_reject(membership=_membership(world.biller), claim=claim, version=claim.version,
+                          reason="Is it L4-L5 or L5-S1? The note says both.")
+    client.force_login(world.physician)
+    inbox = client.get("/dictations/inbox/").content.decode()
+    assert "Test Biller asks: Is it L4-L5 or L5-S1? The note says both." in inbox
+    transcript.refresh_from_db()
+    review.transcript_sign(membership=_membership(world.physician), transcript=transcript,
+                           version=transcript.version, password=PASSWORD, attested=True)
+    transcript.refresh_from_db()
+    assert transcript.addendum_request_reason is None  # answered by the signed text
+    assert "asks:" not in client.get("/dictations/inbox/").content.decode()
