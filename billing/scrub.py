@@ -208,3 +208,13 @@ def scrub_lines(lines: Sequence[ScrubLine], *, date_of_service: dt.date, distinc
                 tables: EditTables | None = None) -> list[Finding]:
     return scrub(ScrubClaim(lines=tuple(lines), date_of_service=date_of_service,
                             distinct_modifier=distinct_modifier), tables)
+
+
+def tables_from_cms_files(ptp_edits: Iterable, mue_edits: Iterable) -> EditTables:
+    """Edit tables from the rows billing.cms_files reads out of CMS's quarterly files."""
+    return build_tables(
+        (PtpRule(column1=e.column1, column2=e.column2, modifier_indicator=e.modifier_indicator, effective=e.effective,
+                 deleted=e.deleted, rationale=e.rationale, source=f"{SOURCE_PTP}: {e.source}, line {e.line}")
+         for e in ptp_edits),
+        (MueRule(code=e.code, units=e.units, adjudication_indicator=e.adjudication_indicator, rationale=e.rationale,
+                 source=f"{SOURCE_MUE}: {e.source}, line {e.line}") for e in mue_edits))

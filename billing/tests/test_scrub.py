@@ -77,3 +77,18 @@ def test_the_shipped_spine_seed_flags_the_classic_denials():
     seeded = scrub.seed_tables()
     assert seeded.ptp_between("63047", "22630", DOS).modifier_indicator == 1
     assert seeded.mue["63047"].units == 1
+
+
+def test_edits_read_from_cms_files_scrub_a_claim_and_cite_their_file_and_line():
+    from pathlib import Path
+
+    from billing.cms_files import read_mue, read_ptp
+
+    samples = Path(__file__).parent / "cms_samples"
+    with (samples / "ptp_practitioner_sample.txt").open(newline="", encoding="utf-8") as ptp, \
+            (samples / "mue_practitioner_sample.txt").open(newline="", encoding="utf-8") as mue:
+        tables = scrub.tables_from_cms_files(read_ptp(ptp, source="ptp_practitioner_sample.txt"),
+                                             read_mue(mue, source="mue_practitioner_sample.txt"))
+    [finding] = scrub_lines([ScrubLine("22551"), ScrubLine("63075")], date_of_service=DOS, tables=tables)
+    assert finding.rule == "NCCI-PTP" and "ptp_practitioner_sample.txt, line" in finding.source_title
+    assert tables.mue["22551"].units >= 1
