@@ -14,7 +14,6 @@ Files are kept (encrypted) and never applied twice (SHA-256 per practice).
 from __future__ import annotations
 
 import hashlib
-import re
 
 from django.core.files.base import ContentFile
 from django.db import transaction
@@ -29,7 +28,6 @@ from claims.selectors import claims_changed
 from claims.services import ClaimError
 
 MAX_ACK_BYTES = 20 * 1024 * 1024
-_NUMBER = re.compile(r"^IB(\d{8})$")
 
 
 def acknowledgement_import(*, membership: Membership, content: bytes) -> Acknowledgement:
@@ -119,9 +117,8 @@ def _apply_277ca(membership: Membership, report: parse.ClaimAckReport) -> str:
     accepted = rejected = pending = 0
     unknown = []
     for ack in report.claims:
-        match = _NUMBER.match(ack.patient_control_number or "")
-        claim = Claim.objects.filter(practice_id=membership.practice_id, pk=int(match.group(1))).first() \
-            if match else None
+        pk = Claim.pk_from_number(ack.patient_control_number)
+        claim = Claim.objects.filter(practice_id=membership.practice_id, pk=pk).first() if pk else None
         if claim is None or claim.status not in (ClaimStatus.EXPORTED, ClaimStatus.NEEDS_REVIEW):
             unknown.append(ack.patient_control_number or "?")
             continue

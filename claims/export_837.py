@@ -107,6 +107,11 @@ def write_837p(batch: ClaimBatch) -> str:
     return out.text()
 
 
+def sendable_problems(claim: ClaimDocument) -> list[ClaimProblem]:
+    """Everything that keeps one claim off an 837P: the claim's own completeness and what the 837P needs."""
+    return claim_problems(claim) + export_problems(claim)
+
+
 def batch_problems(batch: ClaimBatch) -> dict[str, list[ClaimProblem]]:
     """Everything that keeps the batch from being written: per claim number, and "envelope" for the interchange."""
     problems: dict[str, list[ClaimProblem]] = {}
@@ -119,7 +124,7 @@ def batch_problems(batch: ClaimBatch) -> dict[str, list[ClaimProblem]]:
     if envelope:
         problems["envelope"] = envelope
     for claim in batch.claims:
-        found = claim_problems(claim) + export_problems(claim)
+        found = sendable_problems(claim)
         if found:
             problems.setdefault(claim.patient_control_number or "(no claim number)", []).extend(found)
     return problems

@@ -22,9 +22,9 @@ from billy.audit import audit_record
 from billy.models import Membership, Role
 from billy.selectors import edi_settings_for
 from claims import revisions
-from claims.claim_document import ClaimBatch, claim_problems
+from claims.claim_document import ClaimBatch
 from claims.documents import claim_document, envelope_for
-from claims.export_837 import Export837Error, export_problems, write_837p
+from claims.export_837 import Export837Error, sendable_problems, write_837p
 from claims.models import (
     Claim,
     ClaimDiagnosis,
@@ -63,8 +63,7 @@ def export_readiness(claims: Sequence[Claim]) -> dict[int, list[str]]:
     out = {}
     for claim in claims:
         document = claim_document(claim)
-        out[claim.pk] = [f"Item {p.item}: {p.message}" for p in [*claim_problems(document),
-                                                                   *export_problems(document)]]
+        out[claim.pk] = [f"Item {p.item}: {p.message}" for p in sendable_problems(document)]
     return out
 
 
@@ -128,8 +127,8 @@ def _write_837p(membership: Membership, claims: list[Claim], documents) -> tuple
     if edi is None:
         raise ClaimError("The practice has no EDI settings (submitter and clearinghouse ids): an admin sets them "
                          "in the admin under EDI settings. Nothing was exported.")
-    not_ready = {c.number: problems for c, problems in zip(claims, (
-        [*claim_problems(d), *export_problems(d)] for d in documents), strict=True) if problems}
+    not_ready = {c.number: problems for c, problems in zip(claims, map(sendable_problems, documents), strict=True)
+                 if problems}
     if not_ready:
         detail = "; ".join(f"{number}: " + ", ".join(f"item {p.item} ({p.message})" for p in problems[:3])
                            for number, problems in list(not_ready.items())[:5])

@@ -8,6 +8,7 @@ patient's details and evidence quoted from the transcript, so it is encrypted; t
 stay plain for lists and reports.
 """
 
+import re
 import uuid
 
 from django.conf import settings
@@ -155,6 +156,12 @@ class Claim(models.Model):
     def number(self) -> str:
         """The patient control number (CMS-1500 item 26, 837P CLM01): ours, never PHI, unique."""
         return f"IB{self.pk:08d}"
+
+    @staticmethod
+    def pk_from_number(number: str) -> int | None:
+        """The claim id a patient control number names (a 277CA's TRN02 echoes it), None if it is not ours."""
+        match = re.fullmatch(r"IB(\d{8})", number or "")
+        return int(match.group(1)) if match else None
 
     @property
     def is_correction(self) -> bool:

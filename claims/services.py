@@ -27,8 +27,7 @@ from billy.audit import audit_record
 from billy.models import Membership, Role
 from billy.services import BillyError
 from claims import line_checks, revisions
-from claims.claim_document import claim_problems
-from claims.export_837 import export_problems
+from claims.export_837 import sendable_problems
 from claims.models import (
     Claim,
     ClaimDiagnosis,
@@ -239,7 +238,7 @@ def claim_check(*, claim: Claim, newer_reading: CodedTranscript | None = None) -
             new.append(ClaimFinding(claim=claim, origin=FindingOrigin.SCRUB, rule="ICD-NOT-BILLABLE",
                                     severity="error", message=problem[:600], item="21"))
     document = claim_document(claim)
-    for problem in [*claim_problems(document), *export_problems(document)]:
+    for problem in sendable_problems(document):
         new.append(ClaimFinding(claim=claim, origin=FindingOrigin.COMPLETENESS, rule="CLAIM-DATA", severity="error",
                                 message=f"Item {problem.item}: {problem.message}"[:600], item=problem.item[:10],
                                 lines=[problem.line] if problem.line is not None else []))

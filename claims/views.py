@@ -7,13 +7,11 @@ partial they swap; every other request gets the whole page.
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 
 from django.contrib import messages
 from django.http import HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
-from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 
 from billing.code_search import search_codes
@@ -92,7 +90,7 @@ def _query_without(request, *names: str) -> str:
 def _claim_context(request, claim, membership, **extra) -> dict:
     lines = list(claim.lines.all())
     diagnoses = list(claim.diagnoses.all())
-    transcript_text, words_url = "", None
+    transcript_text = ""
     transcript = getattr(claim.recording, "transcript", None) if claim.recording_id else None
     if claim.coding_id:
         transcript_text = json.loads(claim.coding.claim_json).get("transcript", "")
@@ -111,7 +109,7 @@ def _claim_context(request, claim, membership, **extra) -> dict:
     return {
         "claim": claim, "lines": lines, "diagnoses": diagnoses, "findings": findings,
         "errors": [f for f in findings if f.severity == "error"],
-        "pieces": pieces(transcript_text, spans), "seek": seek, "words_url": words_url,
+        "pieces": pieces(transcript_text, spans), "seek": seek,
         "blockers": services.approval_blockers(claim), "editable": claim.status in services.EDITABLE,
         "may_act": membership.role in WORKERS, "signed": not any(f.rule == "NOT-SIGNED" for f in findings),
         "letters": "ABCDEFGHIJKL", **extra,
@@ -289,19 +287,6 @@ def code_search(request):
     query = request.GET.get("q") or next((v for k, v in request.GET.items() if k in ("dx", "cpt")), "")
     hits = search_codes(query, system=system, limit=15)
     return render(request, "claims/code_options.html", {"hits": hits})
-
-
-def parse_date(value: str) -> dt.date | None:
-    try:
-        return dt.date.fromisoformat(value)
-    except (TypeError, ValueError):
-        return None
-
-
-def queue_url(**params) -> str:
-    from urllib.parse import urlencode
-
-    return f"{reverse('claim_queue')}?{urlencode(params)}" if params else reverse("claim_queue")
 
 
 # --- exports and acknowledgements ---------------------------------------------------------------------------
