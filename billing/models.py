@@ -6,6 +6,7 @@ from django.contrib.postgres.constraints import ExclusionConstraint
 from django.contrib.postgres.fields import DateRangeField, RangeBoundary, RangeOperators
 from django.db import models
 from django.db.models import F, Func, Q
+from simple_history.models import HistoricalRecords
 
 from billing import cpt
 from billy.models import Practice
@@ -109,3 +110,210 @@ class ReferenceCode(models.Model):
 
     def __str__(self) -> str:
         return f"{self.code} {self.description}"
+
+
+# --- scrubbing reference tables --------------------------------------------------------------------------------
+#
+# NCCI edits, MUEs, payer rules, modifier conventions and coverage policies are reference data: the same for every
+# practice, edited by admins in the Django admin (with history), imported from CMS's quarterly files, and seeded
+# from billing/data. They are unmanaged once created (migration 0003 creates them, then marks them unmanaged):
+# Django's flush between transactional tests skips unmanaged tables, so the workers and live servers of those
+# tests scrub against the same tables as production. A later migration that changes one of them marks it
+# managed, alters it, and marks it unmanaged again.
+
+class PayerScope(models.TextChoices):
+    """Which payers a rule applies to (the practice's Payer.payer_type values), blank for every payer."""
+
+    ALL = "", "Every payer"
+    MEDICARE = "medicare", "Medicare"
+    MEDICAID = "medicaid", "Medicaid"
+    COMMERCIAL = "commercial", "Commercial"
+    WORKERS_COMP = "workers_comp", "Workers' compensation"
+    AUTO = "auto", "Automobile medical"
+    SELF_PAY = "self_pay", "Self-pay"
+
+
+class EditOrigin(models.TextChoices):
+    SEED = "seed", "IamBilly seed (verify)"
+    CMS = "cms", "CMS quarterly file"
+    ADMIN = "admin", "Entered by an admin"
+
+
+class NCCIEdit(models.Model):
+    """One NCCI procedure-to-procedure edit (practitioner services): column 2 is not paid with column 1 for the
+    same patient, provider and date, unless the modifier indicator (1) lets a distinct-service modifier through.
+
+    CMS publishes the full table every quarter; `manage.py import_ncci` replaces the CMS rows with the new
+    quarter's in one transaction. Seed and admin rows stay, and CMS rows win when both pair the same codes.
+    """
+
+    class ModifierIndicator(models.IntegerChoices):
+        NEVER = 0, "0: no modifier allowed"
+        ALLOWED = 1, "1: a distinct-service modifier allowed"
+        NOT_APPLICABLE = 9, "9: edit not in effect"
+
+    column1 = models.CharField("column 1 code", max_length=5)
+    column2 = models.CharField("column 2 code", max_length=5)
+    effective = models.DateField("effective date")
+    deleted = models.DateField("deletion date", null=True, blank=True,
+                               help_text="Last day the edit applies; empty ('*' in the CMS file): no deletion date.")
+    modifier_indicator = models.PositiveSmallIntegerField(choices=ModifierIndicator.choices)
+    rationale = models.CharField("PTP edit rationale", max_length=300, blank=True)
+    source = models.CharField(max_length=200, blank=True, help_text="File and quarter, or the policy it rests on.")
+    origin = models.CharField(max_length=5, choices=EditOrigin.choices, default=EditOrigin.ADMIN)
+    history = HistoricalRecords(table_name="billing_ncci_edit_history")
+
+    class Meta:
+        managed = False  # see "scrubbing reference tables" above
+        db_table = "billing_ncci_edit"
+        verbose_name = "NCCI PTP edit"
+        ordering = ["column1", "column2", "-effective"]
+        indexes = [models.Index(fields=["column1", "column2"], name="ncci_edit_pair_idx"),
+                   models.Index(fields=["origin"], name="ncci_edit_origin_idx")]
+        constraints = [
+            models.CheckConstraint(condition=Q(modifier_indicator__in=[0, 1, 9]), name="ncci_modifier_indicator"),
+            models.CheckConstraint(condition=Q(deleted__isnull=True) | Q(deleted__gte=F("effective")),
+                                   name="ncci_dates_in_order"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.column1}/{self.column2} ({self.modifier_indicator})"
+
+
+class MUE(models.Model):
+    """A medically unlikely edit: the most units of a code one provider reports for one patient on one date."""
+
+    class AdjudicationIndicator(models.IntegerChoices):
+        LINE = 1, "1: line edit"
+        DATE_POLICY = 2, "2: date of service edit (policy)"
+        DATE_CLINICAL = 3, "3: date of service edit (clinical)"
+
+    code = models.CharField("HCPCS/CPT code", max_length=5)
+    units = models.PositiveSmallIntegerField("MUE values")
+    adjudication_indicator = models.PositiveSmallIntegerField("MUE adjudication indicator",
+                                                              choices=AdjudicationIndicator.choices)
+    rationale = models.CharField("MUE rationale", max_length=300, blank=True)
+    effective = models.DateField("effective date", null=True, blank=True)
+    source = models.CharField(max_length=200, blank=True, help_text="File and quarter, or the policy it rests on.")
+    origin = models.CharField(max_length=5, choices=EditOrigin.choices, default=EditOrigin.ADMIN)
+    history = HistoricalRecords(table_name="billing_mue_history")
+
+    class Meta:
+        managed = False  # see "scrubbing reference tables" above
+        db_table = "billing_mue"
+        verbose_name = "MUE"
+        verbose_name_plural = "MUEs"
+        ordering = ["code"]
+        indexes = [models.Index(fields=["code"], name="mue_code_idx")]
+        constraints = [
+            models.UniqueConstraint(fields=["code", "origin"], name="mue_one_per_code_and_origin"),
+            models.CheckConstraint(condition=Q(adjudication_indicator__in=[1, 2, 3]),
+                                   name="mue_adjudication_indicator"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.code}: {self.units} (MAI {self.adjudication_indicator})"
+
+
+class ScopedRule(models.Model):
+    """What payer rules, modifier conventions and coverage policies share: which payers, which dates."""
+
+    payer_type = models.CharField(max_length=20, choices=PayerScope.choices, blank=True, default="")
+    payer_ids = models.CharField("EDI payer ids", max_length=300, blank=True,
+                                 help_text="Space or comma separated; empty: every payer of the payer type.")
+    effective = models.DateField("first date of service", null=True, blank=True)
+    ends = models.DateField("last date of service", null=True, blank=True)
+    active = models.BooleanField(default=True)
+    origin = models.CharField(max_length=5, choices=EditOrigin.choices, default=EditOrigin.ADMIN)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        abstract = True
+
+    @property
+    def payer_id_list(self) -> tuple[str, ...]:
+        return tuple(p for p in self.payer_ids.replace(",", " ").split() if p)
+
+
+class PayerRule(ScopedRule):
+    """A payer's own edit, written as a condition (billing.payer_rules: a small declarative language, checked
+    when saved) and the finding it raises."""
+
+    class Severity(models.TextChoices):
+        ERROR = "error", "Error: blocks approval until fixed or overridden"
+        WARNING = "warning", "Warning"
+        INFO = "info", "Information"
+
+    rule_id = models.SlugField("rule id", max_length=40, unique=True,
+                               help_text="Shown on every finding, e.g. MEDICARE-ESI-REGIONS.")
+    name = models.CharField(max_length=200)
+    when = models.JSONField("condition", help_text="When the rule fires: see billing/payer_rules.py.")
+    severity = models.CharField(max_length=7, choices=Severity.choices, default=Severity.WARNING)
+    message = models.CharField(max_length=600, help_text="What the biller reads; {codes}, {units}, {max} … fill in.")
+    fix = models.CharField(max_length=400, blank=True)
+    source_title = models.CharField(max_length=200, blank=True)
+    source_section = models.CharField(max_length=200, blank=True)
+    source_passage = models.TextField(blank=True)
+    history = HistoricalRecords(table_name="billing_payer_rule_history")
+
+    class Meta:
+        managed = False  # see "scrubbing reference tables" above
+        db_table = "billing_payer_rule"
+        ordering = ["rule_id"]
+
+    def __str__(self) -> str:
+        return f"{self.rule_id}: {self.name}"
+
+
+class ModifierMap(ScopedRule):
+    """A payer's modifier conventions: 59 or the X modifiers for distinct services, and bilateral procedures."""
+
+    class Distinct(models.TextChoices):
+        X = "X", "XE/XP/XS/XU (CMS's preference)"
+        FIFTY_NINE = "59", "59 only"
+
+    class Bilateral(models.TextChoices):
+        FIFTY = "50", "One line with 50 and 1 unit"
+        SIDES = "LT-RT", "Two lines, LT and RT"
+
+    name = models.CharField(max_length=200)
+    distinct_modifier = models.CharField(max_length=2, choices=Distinct.choices, default=Distinct.X)
+    bilateral = models.CharField(max_length=5, choices=Bilateral.choices, default=Bilateral.FIFTY)
+    notes = models.TextField(blank=True)
+    history = HistoricalRecords(table_name="billing_modifier_map_history")
+
+    class Meta:
+        managed = False  # see "scrubbing reference tables" above
+        db_table = "billing_modifier_map"
+        ordering = ["payer_type", "payer_ids"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class CoveragePolicy(ScopedRule):
+    """A coverage policy (an LCD and its billing article, or a payer's policy): the procedures it covers and the
+    diagnoses that support their medical necessity, with the passage it rests on."""
+
+    policy_id = models.CharField("policy id", max_length=40, help_text="e.g. L39242 / A56651.")
+    title = models.CharField(max_length=200)
+    cpt_codes = models.TextField("procedure codes", help_text="Space separated; ranges allowed (64490-64495).")
+    covered_diagnoses = models.TextField(
+        "covered ICD-10-CM", help_text="Codes or prefixes (M54.1 covers M54.10-M54.18), space separated.")
+    document_title = models.CharField(max_length=200, blank=True)
+    section = models.CharField(max_length=200, blank=True)
+    passage = models.TextField(blank=True, help_text="The sentence(s) the list rests on, as the document has them.")
+    source_ref = models.CharField(max_length=80, blank=True, help_text="Filled in: the library passage cited.")
+    history = HistoricalRecords(table_name="billing_coverage_policy_history")
+
+    class Meta:
+        managed = False  # see "scrubbing reference tables" above
+        db_table = "billing_coverage_policy"
+        verbose_name_plural = "coverage policies"
+        ordering = ["policy_id"]
+
+    def __str__(self) -> str:
+        return f"{self.policy_id}: {self.title}"
+
+
+from billing.policy_models import PolicyChunk, PolicyDocument  # noqa: E402,F401  (policy library models)

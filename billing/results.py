@@ -31,13 +31,21 @@ class Finding:
     evidence: tuple[Evidence, ...] = ()
     source_title: str = ""
     source_passage: str = ""
+    fix: str = ""             # what to do about it, in a biller's words ("Add XS to 63047: another level")
+    source_section: str = ""  # where in the source the passage stands ("Covered indications", "ch. VIII E.4")
+    source_ref: str = ""      # a stable pointer into IamBilly's own tables ("policy-chunk:42", "ncci:22630/63047")
 
     def as_json(self) -> dict:
-        return {
-            "rule": self.rule, "severity": self.severity, "lines": list(self.lines), "message": self.message,
-            "source": {"title": self.source_title, "passage": self.source_passage},
-            "evidence": [e.as_json() for e in self.evidence],
-        }
+        source = {"title": self.source_title, "passage": self.source_passage}
+        if self.source_section:
+            source["section"] = self.source_section
+        if self.source_ref:
+            source["ref"] = self.source_ref
+        out = {"rule": self.rule, "severity": self.severity, "lines": list(self.lines), "message": self.message,
+               "source": source, "evidence": [e.as_json() for e in self.evidence]}
+        if self.fix:
+            out["fix"] = self.fix
+        return out
 
 
 @dataclass

@@ -48,6 +48,7 @@ class PtpRule:
     deleted: dt.date | None = None
     rationale: str = ""
     source: str = ""
+    reference: str = ""  # the row it came from ("ncci:123"), for the finding's source_ref
 
     def in_effect(self, day: dt.date) -> bool:
         return self.effective <= day and (self.deleted is None or day <= self.deleted)
@@ -60,6 +61,7 @@ class MueRule:
     adjudication_indicator: int  # 1 line, 2 date of service (policy), 3 date of service (clinical)
     rationale: str = ""
     source: str = ""
+    reference: str = ""  # the row it came from ("mue:45")
 
 
 @dataclass(frozen=True)
@@ -82,6 +84,18 @@ class ScrubLine:
     units: int = 1
     modifiers: tuple[str, ...] = ()
     levels: tuple[str, ...] = ()  # interspaces or vertebrae the line treats ("L4-L5"), when known
+    dx_pointers: tuple[str, ...] = ()  # letters into ScrubClaim.diagnoses ("A", "B"), in order
+    place_of_service: str = ""  # blank: the claim's
+
+
+@dataclass(frozen=True)
+class PriorClaim:
+    """One earlier claim of the same patient, for frequency limits and global periods (no PHI: codes and dates)."""
+
+    date_of_service: dt.date
+    lines: tuple[ScrubLine, ...]
+    reference: str = ""  # how a biller finds it: the claim number ("IB00000012")
+    same_provider: bool = True  # the same rendering provider (or group, same specialty) as this claim
 
 
 @dataclass(frozen=True)
@@ -89,6 +103,18 @@ class ScrubClaim:
     lines: tuple[ScrubLine, ...]
     date_of_service: dt.date
     distinct_modifier: str = "X"  # the payer's preference: "59", or "X" for XS/XU/XE/XP
+    diagnoses: tuple[str, ...] = ()  # ICD-10-CM with the dot, in item 21 order (pointer A first)
+    payer_id: str = ""  # the EDI payer id; blank: unknown
+    payer_type: str = ""  # patients.PayerType values: "medicare", "medicaid", "commercial", ...
+    place_of_service: str = "22"
+    patient_age: int | None = None  # whole years on the date of service
+    patient_sex: str = "U"  # "F", "M", "U"
+    bilateral: str = "50"  # the payer's bilateral convention: "50" one line with 50, "LT-RT" two lines
+    prior_claims: tuple[PriorClaim, ...] = ()  # the patient's earlier claims (not void, not this one)
+
+    def diagnosis_of(self, pointer: str) -> str | None:
+        index = "ABCDEFGHIJKL".find(pointer)
+        return self.diagnoses[index] if 0 <= index < len(self.diagnoses) else None
 
 
 def build_tables(ptp: Iterable[PtpRule], mue: Iterable[MueRule]) -> EditTables:
@@ -136,12 +162,13 @@ def ptp_findings(claim: ScrubClaim, tables: EditTables) -> list[Finding]:
             pair = f"{rule.column1} and {rule.column2}"
             passage = f"{rule.column1}/{rule.column2}, modifier indicator {rule.modifier_indicator}: {rule.rationale}"
             source = rule.source or SOURCE_PTP
+            cite = {"source_title": source, "source_passage": passage, "source_ref": rule.reference}
             if rule.modifier_indicator == 0:
                 findings.append(Finding(
                     "NCCI-PTP", "error",
                     f"{pair} are never paid together (NCCI edit, modifier indicator 0): remove {rule.column2}; "
-                    "no modifier bypasses this edit.",
-                    lines=(col1_index, col2_index), source_title=source, source_passage=passage))
+                    "no modifier bypasses this edit.", fix=f"Remove {rule.column2}.",
+                    lines=(col1_index, col2_index), **cite))
                 continue
             used = [m for m in (*column2.modifiers, *lines[col1_index].modifiers) if m in PTP_ASSOCIATED_MODIFIERS]
             if used:
@@ -149,7 +176,7 @@ def ptp_findings(claim: ScrubClaim, tables: EditTables) -> list[Finding]:
                     "NCCI-PTP-BYPASSED", "info",
                     f"{pair}: the NCCI edit is bypassed by modifier {used[0]}; the note must show a distinct "
                     "service (another level, site or session).", lines=(col1_index, col2_index),
-                    source_title=source, source_passage=passage))
+                    **cite))
                 continue
             levels_1, levels_2 = set(lines[col1_index].levels), set(column2.levels)
             modifier = _distinct_modifier(claim)
@@ -158,13 +185,15 @@ def ptp_findings(claim: ScrubClaim, tables: EditTables) -> list[Finding]:
                     "NCCI-PTP-MODIFIER", "error",
                     f"{pair} are bundled unless distinct: {rule.column2} is at {', '.join(sorted(levels_2))}, "
                     f"{rule.column1} at {', '.join(sorted(levels_1))}. Add {modifier} to {rule.column2}: a different "
-                    "vertebral level.", lines=(col1_index, col2_index), source_title=source, source_passage=passage))
+                    "vertebral level.", fix=f"Add {modifier} to {rule.column2}: a different vertebral level.",
+                    lines=(col1_index, col2_index), **cite))
             else:
                 findings.append(Finding(
                     "NCCI-PTP", "error",
                     f"{pair} are not paid together at the same site (NCCI edit, modifier indicator 1): remove "
                     f"{rule.column2}, or add {modifier} if the note documents it at another level or site.",
-                    lines=(col1_index, col2_index), source_title=source, source_passage=passage))
+                    fix=f"Remove {rule.column2}, or add {modifier} to it if it was at another level or site.",
+                    lines=(col1_index, col2_index), **cite))
     return findings
 
 
@@ -180,21 +209,25 @@ def mue_findings(claim: ScrubClaim, tables: EditTables) -> list[Finding]:
         kind = MUE_INDICATORS.get(rule.adjudication_indicator, f"indicator {rule.adjudication_indicator}")
         passage = f"{code}: MUE {rule.units} unit{'s' if rule.units != 1 else ''} ({kind}). {rule.rationale}"
         source = rule.source or SOURCE_MUE
+        cite = {"source_title": source, "source_passage": passage, "source_ref": rule.reference}
         if rule.adjudication_indicator == 1:
             for i in indexes:
                 if claim.lines[i].units > rule.units:
                     findings.append(Finding(
                         "MUE", "error", f"Line {i + 1}: {claim.lines[i].units} units of {code}; its MUE is "
                         f"{rule.units} per line. Reduce the units, or bill the rest on another line only if "
-                        "it was a distinct service.", lines=(i,), source_title=source, source_passage=passage))
+                        "it was a distinct service.", fix=f"Reduce line {i + 1} to {rule.units} unit"
+                        f"{'s' if rule.units != 1 else ''}.", lines=(i,), **cite))
             continue
         total = sum(claim.lines[i].units for i in indexes)
         if total > rule.units:
             findings.append(Finding(
                 "MUE", "error", f"{total} units of {code} on this date of service; its MUE is {rule.units} "
                 f"({kind}): units above it are denied and cannot be bypassed with a modifier. Check the units, "
-                "or the code (an add-on code may carry the additional levels).", lines=tuple(indexes),
-                source_title=source, source_passage=passage))
+                "or the code (an add-on code may carry the additional levels).",
+                fix=f"Bill at most {rule.units} unit{'s' if rule.units != 1 else ''} of {code}; report further "
+                "levels with the add-on code where there is one.", lines=tuple(indexes),
+                **cite))
     return findings
 
 

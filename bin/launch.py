@@ -86,6 +86,7 @@ def main() -> int:
     try:
         manage("migrate", "--noinput", "-v", "0", env=env)
         manage("verify_keys", env=env)
+        manage("load_scrub_seed", env=env)  # a newer seed file reaches an existing database
         manage("seed_demo", env=env)
         for cluster in ("default", "inference"):
             cluster_env = dict(env, Q_CLUSTER_NAME=cluster)

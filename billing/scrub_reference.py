@@ -1,0 +1,241 @@
+"""The scrubber's reference tables in the database: loading the seed, importing CMS's quarterly files, and
+reading what one claim needs.
+
+- `load_seed()` writes the spine seed (billing/data: NCCI pairs, MUEs, payer rules, modifier conventions,
+  coverage policies) over the previous seed rows; CMS and admin rows are never touched. Migration 0003 and
+  `manage.py load_scrub_seed` (run by `make run`) call it, so a new seed file reaches every database.
+- `import_ptp_files()` / `import_mue_file()` stream CMS's files (billing.cms_files) into a temporary staging
+  table with COPY, then, in the same transaction, replace every CMS row with the staged ones. A malformed line
+  stops the import with its file and line number before anything is replaced, and importing the same files
+  twice leaves the same table: the import is idempotent.
+- `reference_for()` reads the rows one claim's codes and payer need, so a claim is scrubbed with a handful of
+  indexed queries however many million PTP rows are loaded.
+
+Precedence when rows pair the same codes: an admin's row, then CMS's, then the seed (which is only there
+until the real files are loaded).
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import json
+import logging
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+from typing import TextIO
+
+from django.db import connections, transaction
+
+from billing import scrub
+from billing.cms_files import CmsFileError, read_mue, read_ptp
+from billing.models import MUE, CoveragePolicy, EditOrigin, ModifierMap, NCCIEdit, PayerRule
+
+log = logging.getLogger(__name__)
+
+PRECEDENCE = {EditOrigin.ADMIN: 0, EditOrigin.CMS: 1, EditOrigin.SEED: 2}
+_DATA = resources.files(__package__ or "billing") / "data"
+
+
+# --- the seed -----------------------------------------------------------------------------------------------
+
+def _seed_rows(name: str) -> list[dict]:
+    path = _DATA / name
+    if not path.is_file():
+        return []
+    with path.open(encoding="utf-8") as handle:
+        if name.endswith(".json"):
+            return json.load(handle)
+        return list(csv.DictReader(handle))
+
+
+SEED_MODIFIER_MAPS = [
+    {"name": "Medicare (CMS): X modifiers, bilateral as one line with 50", "payer_type": "medicare",
+     "distinct_modifier": "X", "bilateral": "50",
+     "notes": "CMS established XE/XP/XS/XU in 2015 (MLN Matters MM8863) as more specific than 59 and prefers "
+              "them; Medicare pays bilateral procedures (bilateral indicator 1) as one line with 50 and 1 unit."},
+    {"name": "Every other payer: 59, bilateral as one line with 50", "payer_type": "",
+     "distinct_modifier": "59", "bilateral": "50",
+     "notes": "Most commercial payers accept 59; set a payer's own conventions here when its manual says more."},
+]
+
+
+@transaction.atomic
+def load_seed(*, using: str = "default") -> dict[str, int]:
+    """Replace the seed rows of every scrub table with billing/data's; return how many of each were written."""
+    counts: dict[str, int] = {}
+    seed = EditOrigin.SEED
+    NCCIEdit.objects.using(using).filter(origin=seed).delete()
+    rows = [NCCIEdit(column1=r["column1"], column2=r["column2"], modifier_indicator=int(r["modifier_indicator"]),
+                     effective=dt.date.fromisoformat(r["effective"]),
+                     deleted=dt.date.fromisoformat(r["deleted"]) if r["deleted"] else None,
+                     rationale=r["rationale"][:300], source=r["source"][:200], origin=seed)
+            for r in _seed_rows("ncci_spine_seed.csv")]
+    counts["ncci"] = len(NCCIEdit.objects.using(using).bulk_create(rows))
+    MUE.objects.using(using).filter(origin=seed).delete()
+    rows = [MUE(code=r["code"], units=int(r["units"]), adjudication_indicator=int(r["adjudication_indicator"]),
+                rationale=r["rationale"][:300], source=r["source"][:200], origin=seed)
+            for r in _seed_rows("mue_spine_seed.csv")]
+    counts["mue"] = len(MUE.objects.using(using).bulk_create(rows))
+
+    PayerRule.objects.using(using).filter(origin=seed).delete()
+    rules = []
+    for r in _seed_rows("payer_rules_seed.json"):
+        if PayerRule.objects.using(using).filter(rule_id=r["rule_id"]).exists():
+            continue  # an admin's rule of the same id wins over the seed
+        rules.append(PayerRule(
+            rule_id=r["rule_id"], name=r.get("name", r["rule_id"])[:200], when=r["when"],
+            severity=r.get("severity", "warning"), message=r["message"][:600], fix=r.get("fix", "")[:400],
+            payer_type=_one_payer_type(r.get("payer_types", [])), payer_ids=" ".join(r.get("payer_ids", [])),
+            effective=_date_or_none(r.get("effective")), ends=_date_or_none(r.get("ends")),
+            source_title=r.get("source_title", "")[:200], source_section=r.get("source_section", "")[:200],
+            source_passage=r.get("source_passage", ""), origin=seed))
+    counts["payer_rules"] = len(PayerRule.objects.using(using).bulk_create(rules))
+
+    ModifierMap.objects.using(using).filter(origin=seed).delete()
+    counts["modifier_maps"] = len(ModifierMap.objects.using(using).bulk_create(
+        [ModifierMap(origin=seed, **row) for row in SEED_MODIFIER_MAPS]))
+
+    CoveragePolicy.objects.using(using).filter(origin=seed).delete()
+    policies = [CoveragePolicy(
+        policy_id=r["policy_id"][:40], title=r["title"][:200], payer_type=_one_payer_type(r.get("payer_types", "")),
+        cpt_codes=r["cpt_codes"], covered_diagnoses=r["covered_diagnoses"],
+        document_title=r.get("document_title", r.get("document", ""))[:200], section=r.get("section", "")[:200],
+        passage=r.get("passage", ""), effective=_date_or_none(r.get("effective")), origin=seed)
+        for r in _seed_rows("coverage_seed.csv")]
+    counts["coverage_policies"] = len(CoveragePolicy.objects.using(using).bulk_create(policies))
+    return counts
+
+
+def _one_payer_type(value) -> str:
+    types = value.split() if isinstance(value, str) else list(value)
+    return types[0] if len(types) == 1 else ""
+
+
+def _date_or_none(value) -> dt.date | None:
+    return dt.date.fromisoformat(value) if value else None
+
+
+# --- CMS quarterly files ------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class ImportResult:
+    files: tuple[str, ...]
+    rows: int
+    replaced: int
+
+    def summary(self, what: str) -> str:
+        return (f"{self.rows:,} {what} loaded from {len(self.files)} file{'s' if len(self.files) != 1 else ''}; "
+                f"{self.replaced:,} earlier CMS rows replaced.")
+
+
+def _open(path: Path) -> TextIO:
+    # CMS's text files are Windows-1252 in places (rationales with curly quotes); latin-1 never fails to decode
+    # and keeps every code and date exactly.
+    return path.open(encoding="latin-1", newline="")
+
+
+def import_ptp_files(paths: Sequence[Path], *, quarter: str = "", using: str = "default") -> ImportResult:
+    """Load CMS practitioner PTP files (all of a quarter's parts at once) in place of the CMS rows."""
+    if not paths:
+        raise CmsFileError("No PTP file given.")
+    columns = ("column1", "column2", "effective", "deleted", "modifier_indicator", "rationale", "source", "origin")
+    with transaction.atomic(using=using), connections[using].cursor() as cursor:
+        # ON COMMIT DROP only fires at the outermost commit: a caller inside a transaction runs it twice.
+        cursor.execute("DROP TABLE IF EXISTS pg_temp.ncci_staging")
+        cursor.execute("CREATE TEMP TABLE ncci_staging (LIKE billing_ncci_edit INCLUDING DEFAULTS) ON COMMIT DROP")
+        cursor.execute("ALTER TABLE ncci_staging DROP COLUMN id")
+        rows = 0
+        with cursor.copy(f"COPY ncci_staging ({', '.join(columns)}) FROM STDIN") as copy:
+            for path in paths:
+                source = _source(path, quarter)
+                with _open(path) as handle:
+                    for edit in read_ptp(handle, source=path.name):
+                        copy.write_row((edit.column1, edit.column2, edit.effective, edit.deleted,
+                                        edit.modifier_indicator, edit.rationale[:300], source, EditOrigin.CMS))
+                        rows += 1
+        if rows == 0:
+            raise CmsFileError(f"{', '.join(p.name for p in paths)}: no PTP edits found (is it the PTP file?).")
+        cursor.execute("DELETE FROM billing_ncci_edit WHERE origin = %s", [EditOrigin.CMS])
+        replaced = cursor.rowcount
+        cursor.execute(f"INSERT INTO billing_ncci_edit ({', '.join(columns)}) "  # noqa: S608 (fixed names)
+                       f"SELECT {', '.join(columns)} FROM ncci_staging")
+    log.info("ncci import", extra={"rows": rows, "replaced": replaced, "files": len(paths)})
+    return ImportResult(files=tuple(p.name for p in paths), rows=rows, replaced=replaced)
+
+
+def import_mue_file(path: Path, *, quarter: str = "", using: str = "default") -> ImportResult:
+    """Load a CMS practitioner services MUE file in place of the CMS MUE rows."""
+    columns = ("code", "units", "adjudication_indicator", "rationale", "source", "origin")
+    source = _source(path, quarter)
+    seen: dict[str, int] = {}
+    with transaction.atomic(using=using), connections[using].cursor() as cursor:
+        # ON COMMIT DROP only fires at the outermost commit: a caller inside a transaction runs it twice.
+        cursor.execute("DROP TABLE IF EXISTS pg_temp.mue_staging")
+        cursor.execute("CREATE TEMP TABLE mue_staging (LIKE billing_mue INCLUDING DEFAULTS) ON COMMIT DROP")
+        cursor.execute("ALTER TABLE mue_staging DROP COLUMN id")
+        with cursor.copy(f"COPY mue_staging ({', '.join(columns)}) FROM STDIN") as copy, _open(path) as handle:
+            for edit in read_mue(handle, source=path.name):
+                if edit.code in seen:
+                    raise CmsFileError(f"{path.name}, line {edit.line}: {edit.code} is listed twice (first on line "
+                                       f"{seen[edit.code]}).", source=path.name, line=edit.line)
+                seen[edit.code] = edit.line
+                copy.write_row((edit.code, edit.units, edit.adjudication_indicator, edit.rationale[:300], source,
+                                EditOrigin.CMS))
+        if not seen:
+            raise CmsFileError(f"{path.name}: no MUEs found (is it the practitioner services MUE file?).")
+        cursor.execute("DELETE FROM billing_mue WHERE origin = %s", [EditOrigin.CMS])
+        replaced = cursor.rowcount
+        cursor.execute(f"INSERT INTO billing_mue ({', '.join(columns)}) "  # noqa: S608 (fixed names)
+                       f"SELECT {', '.join(columns)} FROM mue_staging")
+    log.info("mue import", extra={"rows": len(seen), "replaced": replaced})
+    return ImportResult(files=(path.name,), rows=len(seen), replaced=replaced)
+
+
+def _source(path: Path, quarter: str) -> str:
+    return f"{path.name}{f' ({quarter})' if quarter else ''}"[:200]
+
+
+# --- what one claim needs -----------------------------------------------------------------------------------
+
+def edit_tables_for(codes: Iterable[str], *, using: str = "default") -> scrub.EditTables:
+    """The PTP edits pairing any two of `codes` and the MUEs of `codes`, the highest-precedence origin per pair."""
+    codes = sorted(set(codes))
+    ptp: dict[tuple[str, str], list[NCCIEdit]] = {}
+    if len(codes) > 1:
+        for row in NCCIEdit.objects.using(using).filter(column1__in=codes, column2__in=codes):
+            ptp.setdefault((row.column1, row.column2), []).append(row)
+    rules = []
+    for rows in ptp.values():
+        best = min(PRECEDENCE[row.origin] for row in rows)
+        rules.extend(scrub.PtpRule(column1=row.column1, column2=row.column2,
+                                   modifier_indicator=row.modifier_indicator, effective=row.effective,
+                                   deleted=row.deleted, rationale=row.rationale,
+                                   source=_ptp_source(row), reference=f"ncci:{row.pk}")
+                     for row in rows if PRECEDENCE[row.origin] == best)
+    mue: dict[str, MUE] = {}
+    for row in MUE.objects.using(using).filter(code__in=codes):
+        if row.code not in mue or PRECEDENCE[row.origin] < PRECEDENCE[mue[row.code].origin]:
+            mue[row.code] = row
+    return scrub.build_tables(rules, [
+        scrub.MueRule(code=row.code, units=row.units, adjudication_indicator=row.adjudication_indicator,
+                      rationale=row.rationale, source=_mue_source(row), reference=f"mue:{row.pk}")
+        for row in mue.values()])
+
+
+def _ptp_source(row: NCCIEdit) -> str:
+    if row.origin == EditOrigin.CMS:
+        return f"{scrub.SOURCE_PTP}: {row.source}"
+    if row.origin == EditOrigin.SEED:
+        return f"{scrub.SOURCE_PTP}, IamBilly seed (verify against the CMS file): {row.source}"
+    return f"{scrub.SOURCE_PTP}, entered by an admin: {row.source}" if row.source else scrub.SOURCE_PTP
+
+
+def _mue_source(row: MUE) -> str:
+    if row.origin == EditOrigin.CMS:
+        return f"{scrub.SOURCE_MUE}: {row.source}"
+    if row.origin == EditOrigin.SEED:
+        return f"{scrub.SOURCE_MUE}, IamBilly seed (verify against the CMS file): {row.source}"
+    return f"{scrub.SOURCE_MUE}, entered by an admin: {row.source}" if row.source else scrub.SOURCE_MUE
