@@ -46,3 +46,4 @@ class FeeScheduleEntryAdmin(PracticeScopedAdmin):
         if db_field.name == "practice" and not request.user.is_superuser:
             kwargs["queryset"] = Practice.objects.filter(pk__in=admin_practice_ids(request))
         return super().formfield_for_foreignkey(db_field, request, **kwargs)
+from billing import policy_admin  # noqa: E402,F401  (the policy library admin registers itself)

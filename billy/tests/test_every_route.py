@@ -60,6 +60,8 @@ OWN_ROUTES: dict[str, dict[str, int]] = {
     "claim_exports": {"anonymous": 302, "outsider": 200, "physician": 404, "biller": 200, "admin": 200},
     "claim_export_download": {"anonymous": 302, "outsider": 404, "physician": 404, "biller": 200, "admin": 200},
     "claim_acks": {"anonymous": 302, "outsider": 200, "physician": 404, "biller": 200, "admin": 200},
+    # Policy documents are public and shared: the billers and admins of any practice read them.
+    "policy_document": {"anonymous": 302, "outsider": 200, "physician": 404, "biller": 200, "admin": 200},
     **{name: {"anonymous": 302, **dict.fromkeys(SIGNED_IN, 405)} for name in (  # POST only
         "claim_codes_save", "claim_approve", "claim_reject", "claim_reopen", "claim_void", "claim_recode",
         "claim_correct", "claim_retry")},
@@ -86,6 +88,7 @@ def sample_path(path: str, world) -> str:
         "billy/membership": world.physician.memberships.get().pk, "patients/patient": world.patient.pk,
         "patients/payer": world.payer.pk, "patients/coverage": world.coverage.pk,
         "audio/recording": world.recording.pk, "claims/claim": world.claim.pk,
+        "billing/policydocument": world.policy_document.pk,
     }
     model = "/".join(path.split("/")[2:4]) if path.startswith("/admin/") else ""
     values = {
@@ -94,6 +97,7 @@ def sample_path(path: str, world) -> str:
         "recording_id": world.recording.pk,
         "claim_id": world.claim.pk,
         "export_id": world.export.pk,
+        "document_id": world.policy_document.pk,
         "membership_id": world.physician.memberships.get().pk,
         "object_id": admin_objects.get(model, 1),
         "id": world.physician.pk,
@@ -140,10 +144,12 @@ def test_the_route_list_is_complete_and_includes_our_views():
 
 @pytest.mark.parametrize("role", ROLES)
 def test_every_route_answers_each_role_as_expected(world, role):
+    from billing.tests.policy_factories import make_policy_document
     from claims.tests.factories import make_claim, make_export
 
     world.claim = make_claim(world)
     world.export = make_export(world, world.claim)
+    world.policy_document = make_policy_document()
     client = client_for(role, world)
     wrong = []
     for path, namespace, name in all_routes():
