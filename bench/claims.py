@@ -224,13 +224,13 @@ def _ms_figures(values: list[float]) -> dict:
 
 
 @contextlib.contextmanager
-def own_database():
+def own_database(prefix: str = "bench_claims"):
     """A fresh, migrated database beside the bench one (Django's test-database machinery), dropped at the end.
     Every connection of this process points at it meanwhile."""
     test_settings = connection.settings_dict.setdefault("TEST", {})
     old_test_name = test_settings.get("NAME")
     old_name = connection.settings_dict["NAME"]
-    test_settings["NAME"] = f"bench_claims_{os.getpid()}"
+    test_settings["NAME"] = f"{prefix}_{os.getpid()}"
     try:
         connection.creation.create_test_db(verbosity=0, autoclobber=True, serialize=False)
         try:

@@ -22,7 +22,7 @@ import re
 from dataclasses import dataclass, field
 from datetime import date
 
-from billing import cpt
+from billing import cpt, payer_edits
 from billing import levels as lv
 from billing.note import Note, spoken_to_written
 from billing.procedures import ProcedureFact, ProcedureReading, read_procedures, region_of_levels
@@ -382,6 +382,9 @@ def _with_primaries_only(lines: list[ServiceLine], findings: list[Finding]) -> l
     kept = []
     for line in lines:
         entry = cpt.get(line.cpt)
+        if line.cpt == "69990" and codes & payer_edits.CPT_69990_EXCLUDED:
+            kept.append(line)  # payer_edits withholds it with CPT's own reason and the NCCI manual as its source
+            continue
         if entry and entry.add_on and entry.primaries and not codes & set(entry.primaries):
             findings.append(Finding("PX-ADDON-NO-PRIMARY", "warning",
                                     f"{line.cpt} is documented, but it is an add-on code that is reported only with "

@@ -123,7 +123,7 @@ def _billable_below(code: str, *, on) -> list[str]:
 def _note_references(note: str) -> tuple[str, ...]:
     # The codes, prefixes ("M50.0-") and ranges ("M50-M54") in a note's parentheses, parsed the one way
     # billing.icd parses them for excludes1()/conflicts().
-    return icd._note_refs(note)
+    return icd.note_refs(note)
 
 
 def excludes1_findings(claim: ScrubClaim) -> list[Finding]:

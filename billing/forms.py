@@ -1,7 +1,7 @@
 from django import forms
 
 from billing import fees
-from billing.models import FeeScheduleEntry
+from billing.models import CoveragePolicy, FeeScheduleEntry, PayerRule, split_payer_ids
 
 # ~60,000 lines of this CSV: far more than any fee schedule, small enough to read into memory.
 MAX_UPLOAD_BYTES = 2 * 1024 * 1024
@@ -59,3 +59,63 @@ class FeeScheduleEntryAdminForm(forms.ModelForm):
         # Stored as the import stores them (upper case), so the lookup finds them.
         data.update(code=row.code, modifier=row.modifier)
         return data
+
+
+
+# --- scrubbing reference data in the admin ------------------------------------------------------------------
+
+class PayerRuleAdminForm(forms.ModelForm):
+    """A payer rule is compiled as it is saved: an unknown code, key or placeholder is a form error, never a
+    rule that silently never fires."""
+
+    class Meta:
+        model = PayerRule
+        fields = ("rule_id", "name", "active", "severity", "payer_type", "payer_ids", "effective", "ends", "when",
+                  "message", "fix", "source_title", "source_section", "source_passage", "origin")
+
+    def clean(self):
+        from billing import payer_rules
+
+        data = super().clean()
+        if self.errors:
+            return data
+        try:
+            payer_rules.compile_rule(
+                rule_id=data["rule_id"], when=data["when"], severity=data["severity"], message=data["message"],
+                fix=data.get("fix", ""), payer_types=[data["payer_type"]] if data.get("payer_type") else [],
+                payer_ids=split_payer_ids(data.get("payer_ids", "")),
+                effective=data.get("effective"), ends=data.get("ends"), source_title=data.get("source_title", ""),
+                source_passage=data.get("source_passage", ""), source_section=data.get("source_section", ""))
+        except payer_rules.RuleError as exc:
+            field = "when" if str(exc).startswith("when") else None
+            self.add_error(field, str(exc))
+        return data
+
+
+class CoveragePolicyAdminForm(forms.ModelForm):
+    """Every procedure code and ICD-10-CM pattern of a policy must exist: a typo would leave a service unchecked."""
+
+    class Meta:
+        model = CoveragePolicy
+        fields = ("policy_id", "title", "active", "payer_type", "payer_ids", "effective", "ends", "cpt_codes",
+                  "covered_diagnoses", "document_title", "section", "passage", "origin")
+
+    def clean_cpt_codes(self):
+        from billing import payer_rules
+
+        value = self.cleaned_data["cpt_codes"]
+        try:
+            payer_rules.parse_codes(value.replace(",", " ").split(), "procedure codes")
+        except payer_rules.RuleError as exc:
+            raise forms.ValidationError(str(exc)) from None
+        return " ".join(value.replace(",", " ").split())
+
+    def clean_covered_diagnoses(self):
+        from billing import payer_rules
+
+        value = self.cleaned_data["covered_diagnoses"]
+        try:
+            payer_rules.parse_diagnosis_patterns(value.replace(",", " ").split(), "covered ICD-10-CM")
+        except payer_rules.RuleError as exc:
+            raise forms.ValidationError(str(exc)) from None
+        return " ".join(value.replace(",", " ").split())

@@ -186,14 +186,14 @@ def excludes1(code: str, *, on: date | None = None) -> list[str]:
     """The codes an Excludes1 note puts out of reach, as written: "M50.1", "M51.1-", "M43.3-M43.5X9"."""
     refs: list[str] = []
     for _owner, note in excludes1_notes(code, on=on):
-        for ref in _note_refs(note):
+        for ref in note_refs(note):
             if ref not in refs:
                 refs.append(ref)
     return refs
 
 
 @cache
-def _note_refs(note: str) -> tuple[str, ...]:
+def note_refs(note: str) -> tuple[str, ...]:
     refs = []
     for group in re.findall(r"\(([^()]*)\)", note):
         for match in _NOTE_REF.finditer(group.upper()):

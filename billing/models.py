@@ -232,7 +232,11 @@ class ScopedRule(models.Model):
 
     @property
     def payer_id_list(self) -> tuple[str, ...]:
-        return tuple(p for p in self.payer_ids.replace(",", " ").split() if p)
+        return split_payer_ids(self.payer_ids)
+
+
+def split_payer_ids(text: str) -> tuple[str, ...]:
+    return tuple(p for p in (text or "").replace(",", " ").split() if p)
 
 
 class PayerRule(ScopedRule):

@@ -251,3 +251,47 @@ def tables_from_cms_files(ptp_edits: Iterable, mue_edits: Iterable) -> EditTable
          for e in ptp_edits),
         (MueRule(code=e.code, units=e.units, adjudication_indicator=e.adjudication_indicator, rationale=e.rationale,
                  source=f"{SOURCE_MUE}: {e.source}, line {e.line}") for e in mue_edits))
+
+
+# --- the whole scrub -------------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class ScrubReference:
+    """Everything one claim is scrubbed against: its edit tables, the payer's rules, the coverage policies in scope.
+
+    `coverage_policies` holds every policy loaded (scope is checked per claim), so an empty tuple means the library
+    is empty and the scrub says so rather than passing claims it never checked."""
+
+    tables: EditTables = field(default_factory=EditTables)
+    payer_rules: tuple = ()  # billing.payer_rules.PayerRule
+    coverage_policies: tuple = ()  # billing.coverage.CoveragePolicy
+
+
+# Findings one rule family raises that make another family's finding about the same lines redundant: an NCCI edit
+# already says what the catalogue's "not together" pair says, with its source.
+_SUPERSEDED_BY = {"CPT-EXCLUDED-PAIR": ("NCCI-PTP", "NCCI-PTP-MODIFIER", "NCCI-PTP-BYPASSED")}
+
+
+def scrub_claim(claim: ScrubClaim, reference: ScrubReference) -> list[Finding]:
+    """Every scrub finding for the claim, in the order a biller works them: code sets, NCCI, MUE, modifiers,
+    coverage, payer rules, history. Plain data in and out; billing.scrub_reference reads the reference."""
+    # Imported here: these modules build on the dataclasses above.
+    from billing import coverage, diagnosis_edits, history_rules, payer_rules
+
+    return [
+        *diagnosis_edits.diagnosis_code_findings(claim),
+        *diagnosis_edits.excludes1_findings(claim),
+        *ptp_findings(claim, reference.tables),
+        *mue_findings(claim, reference.tables),
+        *diagnosis_edits.laterality_findings(claim),
+        *coverage.coverage_findings(claim, reference.coverage_policies),
+        *payer_rules.rule_findings(claim, reference.payer_rules),
+        *history_rules.global_period_findings(claim),
+    ]
+
+
+def without_superseded(findings: Sequence[Finding]) -> list[Finding]:
+    """Drop a finding another one already makes about the same lines (see _SUPERSEDED_BY)."""
+    by_lines = {(f.rule, tuple(sorted(f.lines))) for f in findings}
+    return [f for f in findings
+            if not any((other, tuple(sorted(f.lines))) in by_lines for other in _SUPERSEDED_BY.get(f.rule, ()))]

@@ -22,7 +22,8 @@ import datetime as dt
 import json
 import logging
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from functools import lru_cache
 from importlib import resources
 from pathlib import Path
 from typing import TextIO
@@ -31,7 +32,7 @@ from django.db import connections, transaction
 
 from billing import scrub
 from billing.cms_files import CmsFileError, read_mue, read_ptp
-from billing.models import MUE, CoveragePolicy, EditOrigin, ModifierMap, NCCIEdit, PayerRule
+from billing.models import MUE, CoveragePolicy, EditOrigin, ModifierMap, NCCIEdit, PayerRule, split_payer_ids
 
 log = logging.getLogger(__name__)
 
@@ -110,8 +111,11 @@ def load_seed(*, using: str = "default") -> dict[str, int]:
 
 
 def _one_payer_type(value) -> str:
+    """A seed row's payer scope: one payer type, or none for every payer (the models hold one)."""
     types = value.split() if isinstance(value, str) else list(value)
-    return types[0] if len(types) == 1 else ""
+    if len(types) > 1:
+        raise ValueError(f"A seed rule names several payer types ({', '.join(types)}): write one rule per type.")
+    return types[0] if types else ""
 
 
 def _date_or_none(value) -> dt.date | None:
@@ -239,3 +243,92 @@ def _mue_source(row: MUE) -> str:
     if row.origin == EditOrigin.SEED:
         return f"{scrub.SOURCE_MUE}, IamBilly seed (verify against the CMS file): {row.source}"
     return f"{scrub.SOURCE_MUE}, entered by an admin: {row.source}" if row.source else scrub.SOURCE_MUE
+
+
+def conventions_for(*, payer_type: str, payer_id: str, using: str = "default") -> ModifierMap | None:
+    """The payer's modifier conventions: its own row, else its payer type's, else the every-payer row."""
+    rows = [row for row in ModifierMap.objects.using(using).filter(active=True)
+            if row.payer_type in ("", payer_type) and (not row.payer_id_list or payer_id in row.payer_id_list)]
+    return min(rows, key=lambda row: (not row.payer_id_list, row.payer_type == "", PRECEDENCE[row.origin]),
+               default=None)
+
+
+@lru_cache(maxsize=2048)
+def _compiled_rule(pk: int, updated_at: dt.datetime, data: str):
+    from billing import payer_rules
+
+    row = json.loads(data)
+    return payer_rules.compile_rule(
+        rule_id=row["rule_id"], when=row["when"], severity=row["severity"], message=row["message"], fix=row["fix"],
+        payer_types=[row["payer_type"]] if row["payer_type"] else [], payer_ids=split_payer_ids(row["payer_ids"]),
+        effective=row["effective"], ends=row["ends"], source_title=row["source_title"],
+        source_passage=row["source_passage"], source_section=row["source_section"])
+
+
+_RULE_FIELDS = ("rule_id", "when", "severity", "message", "fix", "payer_type", "payer_ids", "effective", "ends",
+                "source_title", "source_passage", "source_section")
+
+
+def payer_rules_loaded(*, using: str = "default") -> tuple:
+    """Every active payer rule, compiled (each row once per process and version); a rule that no longer compiles
+    (a code left the catalogue) is skipped and logged, and the admin shows why when it is opened."""
+    from billing import payer_rules
+
+    compiled = []
+    for row in PayerRule.objects.using(using).filter(active=True).values("pk", "updated_at", *_RULE_FIELDS):
+        data = json.dumps({k: row[k] for k in _RULE_FIELDS}, default=str)
+        try:
+            compiled.append(_compiled_rule(row["pk"], row["updated_at"], data))
+        except payer_rules.RuleError as exc:
+            log.warning("payer rule skipped", extra={"rule_id": row["rule_id"], "error": str(exc)[:200]})
+    return tuple(compiled)
+
+
+@lru_cache(maxsize=1024)
+def _compiled_policy(pk: int, updated_at: dt.datetime, data: str):
+    from billing import coverage, payer_rules
+
+    row = json.loads(data)
+    return coverage.CoveragePolicy(
+        policy_id=row["policy_id"], title=row["title"],
+        cpt_codes=payer_rules.parse_codes(row["cpt_codes"].split(), "procedure codes"),
+        covered_diagnoses=payer_rules.parse_diagnosis_patterns(row["covered_diagnoses"].split(), "covered ICD-10-CM"),
+        payer_types=frozenset([row["payer_type"]] if row["payer_type"] else []),
+        payer_ids=frozenset(split_payer_ids(row["payer_ids"])),
+        effective=_date_or_none(row["effective"]), ends=_date_or_none(row["ends"]),
+        document_title=row["document_title"], section=row["section"], passage=row["passage"],
+        source_ref=row["source_ref"])
+
+
+_POLICY_FIELDS = ("policy_id", "title", "cpt_codes", "covered_diagnoses", "payer_type", "payer_ids", "effective",
+                  "ends", "document_title", "section", "passage", "source_ref")
+
+
+def coverage_policies_loaded(*, using: str = "default") -> tuple:
+    from billing import payer_rules
+
+    compiled = []
+    for row in CoveragePolicy.objects.using(using).filter(active=True).values("pk", "updated_at", *_POLICY_FIELDS):
+        data = json.dumps({k: row[k] for k in _POLICY_FIELDS}, default=str)
+        try:
+            compiled.append(_compiled_policy(row["pk"], row["updated_at"], data))
+        except payer_rules.RuleError as exc:
+            log.warning("coverage policy skipped", extra={"policy_id": row["policy_id"], "error": str(exc)[:200]})
+    return tuple(compiled)
+
+
+def prepared(claim: scrub.ScrubClaim, *, using: str = "default") -> tuple[scrub.ScrubClaim, scrub.ScrubReference]:
+    """The claim with its payer's modifier conventions, and the reference it is scrubbed against."""
+    conventions = conventions_for(payer_type=claim.payer_type, payer_id=claim.payer_id, using=using)
+    if conventions is not None:
+        claim = replace(claim, distinct_modifier=conventions.distinct_modifier, bilateral=conventions.bilateral)
+    reference = scrub.ScrubReference(
+        tables=edit_tables_for((line.cpt for line in claim.lines), using=using),
+        payer_rules=payer_rules_loaded(using=using), coverage_policies=coverage_policies_loaded(using=using))
+    return claim, reference
+
+
+def scrub_findings(claim: scrub.ScrubClaim, *, using: str = "default") -> list:
+    """The scrubber's findings for one claim, against the tables in the database."""
+    claim, reference = prepared(claim, using=using)
+    return scrub.without_superseded(scrub.scrub_claim(claim, reference))

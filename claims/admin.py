@@ -4,7 +4,24 @@ every change goes through the services (revision, audit, checks); the admin neve
 from django.contrib import admin
 
 from billy.admin import ReadOnlyPracticeAdmin as ReadOnlyAdmin
-from claims.models import Acknowledgement, Claim, ClaimExport, ControlNumberCounter
+from claims.models import Acknowledgement, Claim, ClaimExport, ClaimFinding, ControlNumberCounter
+
+
+class ClaimFindingInline(admin.TabularInline):
+    """The claim's findings as the scrubber left them, each with the rule, fix and source it rests on."""
+
+    model = ClaimFinding
+    fields = ("severity", "rule", "origin", "lines", "message", "fix", "source_title", "source_section",
+              "source_passage")
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
 
 
 @admin.register(Claim)
@@ -13,6 +30,7 @@ class ClaimAdmin(ReadOnlyAdmin):
                     "ack_outcome", "updated_at")
     list_filter = ("practice", "status", "frequency_code", "ack_outcome")
     exclude = ("onset_date", "accident_date", "additional_information", "rejection_reason", "override_reason")
+    inlines = [ClaimFindingInline]
 
 
 @admin.register(ClaimExport)

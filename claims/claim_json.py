@@ -55,6 +55,7 @@ def claim_json(result: CodingResult, *, transcript: str, context: CodingContext,
             "dx_pointers": line.dx_pointers[:4], "date_of_service": dos, "place_of_service": context.place_of_service,
             "charge": f"{charge:.2f}", "confidence": round(line.confidence, 2),
             "evidence": [e.as_json() for e in line.evidence], "rationale": line.rationale,
+            "levels": list(line.levels),
         }
         if line.drug:
             entry["drug"] = line.drug
@@ -95,13 +96,12 @@ def stored_claim_json(claim) -> dict:
                  "modifiers": line.modifier_list, "units": line.units, "dx_pointers": list(line.dx_pointers),
                  "date_of_service": claim.date_of_service.isoformat(), "place_of_service": line.place_of_service,
                  "charge": f"{line.charge:.2f}", "confidence": line.confidence,
-                 "evidence": json.loads(line.evidence_json or "[]"), "rationale": line.rationale}
+                 "evidence": json.loads(line.evidence_json or "[]"), "rationale": line.rationale,
+                 "levels": line.level_list}
         if line.drug_json:
             entry["drug"] = line.drug_json
         lines.append(entry)
-    findings = [{"rule": f.rule, "severity": f.severity, "lines": f.lines, "message": f.message,
-                 "source": {"title": f.source_title, "passage": f.source_passage}, "origin": f.origin,
-                 **({"item": f.item} if f.item else {})} for f in claim.findings.all()]
+    findings = [finding_json(f) for f in claim.findings.all()]
     transcript = json.loads(claim.coding.claim_json).get("transcript", "") if claim.coding_id else ""
     return {
         "claim_id": claim.number, "status": claim.status, "version": claim.version,
@@ -112,6 +112,17 @@ def stored_claim_json(claim) -> dict:
         "frequency_code": claim.frequency_code, "total_charge": f"{claim.total_charge:.2f}",
         "diagnoses": diagnoses, "service_lines": lines, "findings": findings, "transcript": transcript,
     }
+
+
+def finding_json(f) -> dict:
+    """A stored ClaimFinding in the claim JSON's shape (billing.results.Finding.as_json), with its origin."""
+    source = {"title": f.source_title, "passage": f.source_passage}
+    if f.source_section:
+        source["section"] = f.source_section
+    if f.source_ref:
+        source["ref"] = f.source_ref
+    return {"rule": f.rule, "severity": f.severity, "lines": f.lines, "message": f.message, "source": source,
+            "origin": f.origin, **({"fix": f.fix} if f.fix else {}), **({"item": f.item} if f.item else {})}
 
 
 def time_evidence(claim: dict, words) -> None:

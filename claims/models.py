@@ -203,6 +203,7 @@ class ClaimLine(models.Model):
     rationale = models.CharField(max_length=400, blank=True)
     evidence_json = PhiTextField(null=True, blank=True)
     drug_json = models.JSONField(null=True, blank=True)  # {"name", "mg", "ndc"} of a J-code line: no PHI
+    levels = models.CharField(max_length=80, blank=True)  # "L4-L5,L5-S1": what the note says it treats (scrubbing)
     added_by_biller = models.BooleanField(default=False)
 
     class Meta:
@@ -216,6 +217,10 @@ class ClaimLine(models.Model):
     @property
     def modifier_list(self) -> list[str]:
         return [m for m in self.modifiers.split(",") if m]
+
+    @property
+    def level_list(self) -> list[str]:
+        return [level for level in self.levels.split(",") if level]
 
     @property
     def label(self) -> str:
@@ -243,6 +248,9 @@ class ClaimFinding(models.Model):
     item = models.CharField(max_length=10, blank=True)  # CMS-1500 item, for completeness findings
     source_title = models.CharField(max_length=200, blank=True)
     source_passage = models.TextField(blank=True)  # policy text (public): plain
+    source_section = models.CharField(max_length=200, blank=True)
+    source_ref = models.CharField(max_length=80, blank=True)  # "policy-chunk:42", "ncci:7": the row it rests on
+    fix = models.CharField(max_length=400, blank=True)  # what to do about it, in a biller's words
     evidence_json = PhiTextField(null=True, blank=True)
 
     class Meta:
@@ -251,6 +259,18 @@ class ClaimFinding(models.Model):
 
     def __str__(self) -> str:
         return f"{self.rule} ({self.severity})"
+
+    @property
+    def source_url(self) -> str:
+        """The policy library page at the cited passage, for a finding that rests on one ("policy:<doc>:<chunk>")."""
+        kind, _, rest = self.source_ref.partition(":")
+        document, _, chunk = rest.partition(":")
+        if kind != "policy" or not document.isdigit():
+            return ""
+        from django.urls import reverse
+
+        url = reverse("policy_document", args=[int(document)])
+        return f"{url}?chunk={chunk}" if chunk.isdigit() else url
 
 
 class ClaimRevision(models.Model):

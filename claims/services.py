@@ -23,10 +23,11 @@ from django.utils import timezone
 from audio.review import signed_text, text_digest
 from billing import icd
 from billing.results import Finding
+from billing.scrub import without_superseded
 from billy.audit import audit_record
 from billy.models import Membership, Role
 from billy.services import BillyError
-from claims import line_checks, revisions
+from claims import line_checks, revisions, scrubbing
 from claims.export_837 import sendable_problems
 from claims.models import (
     Claim,
@@ -194,15 +195,18 @@ def _apply_reading(claim: Claim, coded: CodedTranscript) -> None:
                   units=line["units"], charge=_charge(price, line["cpt"], line.get("modifiers") or [], line["units"]),
                   dx_pointers="".join(line.get("dx_pointers") or [])[:4], place_of_service=claim.place_of_service,
                   confidence=line.get("confidence"), rationale=(line.get("rationale") or "")[:400],
-                  evidence_json=json.dumps(line.get("evidence") or []), drug_json=line.get("drug"))
+                  evidence_json=json.dumps(line.get("evidence") or []), drug_json=line.get("drug"),
+                  levels=",".join(line.get("levels") or [])[:80])
         for i, line in enumerate(data["service_lines"][:50])])
     ClaimFinding.objects.bulk_create([
         ClaimFinding(claim=claim, origin=FindingOrigin.CODING, rule=f["rule"][:40], severity=f["severity"],
                      message=f["message"][:600], lines=f.get("lines") or [],
                      source_title=(f.get("source") or {}).get("title", "")[:200],
                      source_passage=(f.get("source") or {}).get("passage", ""),
+                     source_section=(f.get("source") or {}).get("section", "")[:200],
+                     source_ref=(f.get("source") or {}).get("ref", "")[:80], fix=(f.get("fix") or "")[:400],
                      evidence_json=json.dumps(f.get("evidence") or []))
-        for f in data["findings"]])
+        for f in data["findings"] if f.get("origin", FindingOrigin.CODING) == FindingOrigin.CODING])
 
 
 def _pricer(claim: Claim):
@@ -228,15 +232,14 @@ def claim_check(*, claim: Claim, newer_reading: CodedTranscript | None = None) -
     claim.findings.exclude(origin__in=[FindingOrigin.CODING, FindingOrigin.PAYER]).delete()
     lines = list(claim.lines.all())
     diagnoses = [dx.code for dx in claim.diagnoses.all()]
-    new: list[ClaimFinding] = []
-    for finding in line_checks.check_lines(
+    checked = [
+        *line_checks.check_lines(
             [line_checks.LineCodes(cpt=line.cpt, modifiers=tuple(line.modifier_list), units=line.units,
-                                   dx_pointers=tuple(line.dx_pointers)) for line in lines], diagnoses=diagnoses):
-        new.append(_finding_row(claim, finding, FindingOrigin.SCRUB))
-    for code in diagnoses:
-        if problem := line_checks.diagnosis_problem(code, on=claim.date_of_service):
-            new.append(ClaimFinding(claim=claim, origin=FindingOrigin.SCRUB, rule="ICD-NOT-BILLABLE",
-                                    severity="error", message=problem[:600], item="21"))
+                                   dx_pointers=tuple(line.dx_pointers)) for line in lines], diagnoses=diagnoses),
+        *scrubbing.stored_claim_findings(claim, lines, diagnoses),
+    ]
+    new: list[ClaimFinding] = [_finding_row(claim, finding, FindingOrigin.SCRUB)
+                               for finding in without_superseded(checked)]
     document = claim_document(claim)
     for problem in sendable_problems(document):
         new.append(ClaimFinding(claim=claim, origin=FindingOrigin.COMPLETENESS, rule="CLAIM-DATA", severity="error",
@@ -269,7 +272,10 @@ def claim_check(*, claim: Claim, newer_reading: CodedTranscript | None = None) -
 def _finding_row(claim: Claim, finding: Finding, origin: str) -> ClaimFinding:
     return ClaimFinding(claim=claim, origin=origin, rule=finding.rule[:40], severity=finding.severity,
                         message=finding.message[:600], lines=list(finding.lines),
-                        source_title=finding.source_title[:200], source_passage=finding.source_passage)
+                        item="21" if finding.rule.startswith("ICD-") else "",
+                        source_title=finding.source_title[:200], source_passage=finding.source_passage,
+                        source_section=finding.source_section[:200], source_ref=finding.source_ref[:80],
+                        fix=finding.fix[:400])
 
 
 def _signed_reading_exists(claim: Claim) -> bool:
@@ -407,7 +413,7 @@ def claim_update_codes(*, membership: Membership, claim: Claim, version: int, ed
                 place_of_service=line.place_of_service or current.place_of_service,
                 confidence=kept.confidence if kept else None, rationale=kept.rationale if kept else "",
                 evidence_json=kept.evidence_json if kept else None, drug_json=kept.drug_json if kept else None,
-                added_by_biller=kept is None or kept.added_by_biller))
+                levels=kept.levels if kept else "", added_by_biller=kept is None or kept.added_by_biller))
         ClaimLine.objects.bulk_create(rows)
         _bump(current, version)
         claim_check(claim=current)
@@ -621,7 +627,8 @@ def claim_correction_create(*, membership: Membership, claim: Claim, frequency_c
                                                  modifiers=line.modifiers, units=line.units, charge=line.charge,
                                                  dx_pointers=line.dx_pointers, place_of_service=line.place_of_service,
                                                  confidence=line.confidence, rationale=line.rationale,
-                                                 evidence_json=line.evidence_json, drug_json=line.drug_json)
+                                                 evidence_json=line.evidence_json, drug_json=line.drug_json,
+                                                 levels=line.levels)
                                        for line in original.lines.all()])
         claim_check(claim=correction)
         _record(correction, action="created", author=membership.user,

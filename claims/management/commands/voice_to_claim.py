@@ -31,6 +31,7 @@ from claims.claim_document import (
 )
 from claims.claim_json import PatientInfo, PayerInfo, claim_json, time_evidence
 from claims.demo_parties import ClaimParties, demo_charge, demo_envelope, demo_parties
+from claims.scrubbing import age_on, draft_findings, patient_history
 
 # The containers the upload accepts (audio.validation): the suffix only says a FILE is meant as audio; its
 # content decides whether it is (a text file named .mp3 is refused as "not audio").
@@ -47,10 +48,17 @@ HELP = """\
 Transcribe (audio), extract, code and scrub each FILE, and write its claim.
 
 FILE is a dictation in WAV, MP3, M4A, Ogg, WebM or FLAC (checked by its content: an empty, damaged or
-non-audio file stops the command with its name and the reason), or a UTF-8 text transcript (.txt). Audio is
+non-audio file stops the command with its name and the reason), a UTF-8 text transcript (.txt), or a claim
+JSON (.json: this command's output, edited), whose lines are scrubbed again as they stand. Audio is
 transcribed by the worker's engine: the Whisper model of the WHISPER_MODEL setting (base, or tiny.en, faster and
 less accurate), loaded once for all FILEs, with the spine normaliser; evidence then carries audio_start_s, the
 second at which its words are said.
+
+Scrubbing: every claim is checked against the NCCI PTP edits and MUEs loaded (the spine seed until
+`import_ncci` / `import_mue` load CMS's quarterly files), ICD-10-CM validity and Excludes1 pairs, modifiers
+and laterality as the payer wants them, the coverage policies loaded, the payer rules, and the patient's earlier
+claims (frequency limits, global periods; with --patient). Each finding names its rule, the lines, the fix
+and the source it rests on, and carries "origin": "scrub".
 
 Output (--format):
   json  (default, same as --json) one claim JSON object per FILE, in order, one per line (JSON Lines), to
@@ -140,20 +148,32 @@ class Command(BaseCommand):
         hotwords = self._hotwords(practice_id) if model else None
 
         payer_info = PayerInfo(name=payer_name, payer_id=payer.upper())
+        scrub_payer_type = primary.payer.payer_type if primary is not None else payer_type
+        age = age_on(found_patient.birth_date, date_of_service) if found_patient else None
+        history = patient_history(practice_id=found_patient.practice_id, patient_id=found_patient.pk,
+                                  day=date_of_service) if found_patient else ()
         patient_info = _patient_info(found_patient, primary)
         sink = out.open("w", encoding="utf-8") if out and format == "json" else None
         drafts: list[_Draft] = []
         try:
             for source in sources:
-                text, words = source.transcript(model=model, hotwords=hotwords)
                 demo_priced: list[str] = []
-                price = practice_price if format == "json" else _with_demo_charges(practice_price, date_of_service,
-                                                                                   demo_priced)
-                result = code_note(text, context=context)
-                claim = claim_json(result, transcript=text, context=context, patient=patient_info,
-                                   payer=payer_info, price=price)
-                if words is not None:
-                    time_evidence(claim, words)
+                if source.claim is not None:  # an edited claim: its own lines, scrubbed again below
+                    claim = source.claim
+                else:
+                    text, words = source.transcript(model=model, hotwords=hotwords)
+                    price = practice_price if format == "json" else _with_demo_charges(
+                        practice_price, date_of_service, demo_priced)
+                    result = code_note(text, context=context)
+                    claim = claim_json(result, transcript=text, context=context, patient=patient_info,
+                                       payer=payer_info, price=price)
+                    if words is not None:
+                        time_evidence(claim, words)
+                claim["findings"].extend(
+                    {**finding.as_json(), "origin": "scrub"} for finding in draft_findings(
+                        claim, date_of_service=date_of_service, payer_type=scrub_payer_type, payer_id=payer.upper(),
+                        place_of_service=pos, patient_age=age, patient_sex=found_patient.sex if found_patient else "U",
+                        prior=history))
                 if format == "json":
                     line = _dumps(claim)
                     if sink:
@@ -360,11 +380,14 @@ class _Source:
     path: Path
     text: str | None = None
     audio: bool = False
+    claim: dict | None = None  # a claim JSON given back (edited): scrubbed again, not coded
 
     @classmethod
     def read(cls, path: Path) -> _Source:
         if not path.exists():
             raise CommandError(f"No such file: {path}")
+        if path.suffix.lower() == ".json":
+            return cls(path, claim=_edited_claim(path))
         if path.suffix.lower() in AUDIO_SUFFIXES:
             from audio.validation import AudioRejected, inspect_audio
 
@@ -402,6 +425,33 @@ class _Draft:
     path: Path
     claim: dict
     demo_priced: tuple[str, ...] = ()
+
+
+def _edited_claim(path: Path) -> dict:
+    """A claim JSON (this command's output, edited by hand or by another program), checked enough to scrub: the
+    engine's findings are kept, the scrubber's are dropped and made again from the lines as they now are."""
+    try:
+        claim = json.loads(path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise CommandError(f"{path.name} is not a claim JSON object: {exc}.") from None
+    if not isinstance(claim, dict) or not isinstance(claim.get("service_lines"), list) \
+            or not isinstance(claim.get("diagnoses"), list):
+        raise CommandError(f"{path.name}: a claim JSON needs service_lines and diagnoses lists (see DESIGN.md).")
+    for i, line in enumerate(claim["service_lines"], start=1):
+        units = line.get("units", 1) if isinstance(line, dict) else None
+        if not isinstance(line, dict) or not isinstance(line.get("cpt"), str) \
+                or isinstance(units, bool) or not isinstance(units, int) or units < 1:
+            raise CommandError(f"{path.name}: service line {i} needs a cpt code and whole units of 1 or more.")
+        line["units"] = units
+        for key in ("modifiers", "dx_pointers", "levels"):
+            if not isinstance(line.setdefault(key, []), list):
+                raise CommandError(f"{path.name}: service line {i}: {key} must be a list.")
+    for i, dx in enumerate(claim["diagnoses"], start=1):
+        if not isinstance(dx, dict) or not isinstance(dx.get("code"), str):
+            raise CommandError(f"{path.name}: diagnosis {i} needs a code.")
+    claim["findings"] = [f for f in claim.get("findings") or [] if isinstance(f, dict) and f.get("origin") != "scrub"]
+    claim.setdefault("transcript", "")
+    return claim
 
 
 def _patient_info(patient, primary) -> PatientInfo:
