@@ -123,4 +123,10 @@ class CoveragePolicyAdmin(ReferenceDataAdmin):
     list_filter = ("active", "payer_type", "origin")
     search_fields = ("policy_id", "title", "cpt_codes", "covered_diagnoses")
     readonly_fields = ("source_ref",)
+
+    def save_model(self, request, obj, form, change):
+        from billing.scrub_reference import link_coverage_passages
+
+        super().save_model(request, obj, form, change)
+        link_coverage_passages()  # cite the library passage the policy rests on, when its document is loaded
 from billing import policy_admin  # noqa: E402,F401  (the policy library admin registers itself)

@@ -204,53 +204,104 @@ def _source(path: Path, quarter: str) -> str:
 
 # --- what one claim needs -----------------------------------------------------------------------------------
 
+_EDITS_SQL = """
+    SELECT 'ptp', id, column1, column2, effective, deleted, modifier_indicator, NULL::smallint, rationale, source,
+           origin
+      FROM billing_ncci_edit WHERE column1 = ANY(%(codes)s) AND column2 = ANY(%(codes)s)
+    UNION ALL
+    SELECT 'mue', id, code, NULL, NULL, NULL, units, adjudication_indicator, rationale, source, origin
+      FROM billing_mue WHERE code = ANY(%(codes)s)
+"""
+
+
+@dataclass(frozen=True)
+class _EditRow:
+    kind: str
+    pk: int
+    code: str
+    column2: str | None
+    effective: dt.date | None
+    deleted: dt.date | None
+    number: int  # the PTP modifier indicator, or the MUE's units
+    adjudication_indicator: int | None
+    rationale: str
+    source: str
+    origin: str
+
+
 def edit_tables_for(codes: Iterable[str], *, using: str = "default") -> scrub.EditTables:
-    """The PTP edits pairing any two of `codes` and the MUEs of `codes`, the highest-precedence origin per pair."""
+    """The PTP edits pairing any two of `codes` and the MUEs of `codes` (one round trip), keeping per pair and per
+    code only the rows of the highest-precedence origin."""
     codes = sorted(set(codes))
-    ptp: dict[tuple[str, str], list[NCCIEdit]] = {}
-    if len(codes) > 1:
-        for row in NCCIEdit.objects.using(using).filter(column1__in=codes, column2__in=codes):
-            ptp.setdefault((row.column1, row.column2), []).append(row)
-    rules = []
-    for rows in ptp.values():
-        best = min(PRECEDENCE[row.origin] for row in rows)
-        rules.extend(scrub.PtpRule(column1=row.column1, column2=row.column2,
-                                   modifier_indicator=row.modifier_indicator, effective=row.effective,
-                                   deleted=row.deleted, rationale=row.rationale,
-                                   source=_ptp_source(row), reference=f"ncci:{row.pk}")
-                     for row in rows if PRECEDENCE[row.origin] == best)
-    mue: dict[str, MUE] = {}
-    for row in MUE.objects.using(using).filter(code__in=codes):
-        if row.code not in mue or PRECEDENCE[row.origin] < PRECEDENCE[mue[row.code].origin]:
+    with connections[using].cursor() as cursor:
+        cursor.execute(_EDITS_SQL, {"codes": codes})
+        rows = [_EditRow(*row) for row in cursor.fetchall()]
+    ptp: dict[tuple[str, str], list[_EditRow]] = {}
+    mue: dict[str, _EditRow] = {}
+    for row in rows:
+        if row.kind == "ptp":
+            ptp.setdefault((row.code, row.column2), []).append(row)
+        elif row.code not in mue or PRECEDENCE[row.origin] < PRECEDENCE[mue[row.code].origin]:
             mue[row.code] = row
+    rules = []
+    for pair_rows in ptp.values():
+        best = min(PRECEDENCE[row.origin] for row in pair_rows)
+        rules.extend(scrub.PtpRule(column1=row.code, column2=row.column2, modifier_indicator=row.number,
+                                   effective=row.effective, deleted=row.deleted, rationale=row.rationale,
+                                   source=_source_title(scrub.SOURCE_PTP, row), reference=f"ncci:{row.pk}")
+                     for row in pair_rows if PRECEDENCE[row.origin] == best)
     return scrub.build_tables(rules, [
-        scrub.MueRule(code=row.code, units=row.units, adjudication_indicator=row.adjudication_indicator,
-                      rationale=row.rationale, source=_mue_source(row), reference=f"mue:{row.pk}")
+        scrub.MueRule(code=row.code, units=row.number, adjudication_indicator=row.adjudication_indicator,
+                      rationale=row.rationale, source=_source_title(scrub.SOURCE_MUE, row), reference=f"mue:{row.pk}")
         for row in mue.values()])
 
 
-def _ptp_source(row: NCCIEdit) -> str:
+def _source_title(title: str, row: _EditRow) -> str:
     if row.origin == EditOrigin.CMS:
-        return f"{scrub.SOURCE_PTP}: {row.source}"
+        return f"{title}: {row.source}"
     if row.origin == EditOrigin.SEED:
-        return f"{scrub.SOURCE_PTP}, IamBilly seed (verify against the CMS file): {row.source}"
-    return f"{scrub.SOURCE_PTP}, entered by an admin: {row.source}" if row.source else scrub.SOURCE_PTP
-
-
-def _mue_source(row: MUE) -> str:
-    if row.origin == EditOrigin.CMS:
-        return f"{scrub.SOURCE_MUE}: {row.source}"
-    if row.origin == EditOrigin.SEED:
-        return f"{scrub.SOURCE_MUE}, IamBilly seed (verify against the CMS file): {row.source}"
-    return f"{scrub.SOURCE_MUE}, entered by an admin: {row.source}" if row.source else scrub.SOURCE_MUE
+        return f"{title}, IamBilly seed (verify against the CMS file): {row.source}"
+    return f"{title}, entered by an admin: {row.source}" if row.source else title
 
 
 def conventions_for(*, payer_type: str, payer_id: str, using: str = "default") -> ModifierMap | None:
     """The payer's modifier conventions: its own row, else its payer type's, else the every-payer row."""
-    rows = [row for row in ModifierMap.objects.using(using).filter(active=True)
+    rows = [row for row in _snapshot(using).modifier_maps
             if row.payer_type in ("", payer_type) and (not row.payer_id_list or payer_id in row.payer_id_list)]
     return min(rows, key=lambda row: (not row.payer_id_list, row.payer_type == "", PRECEDENCE[row.origin]),
                default=None)
+
+
+@dataclass(frozen=True)
+class _Snapshot:
+    """The small reference tables as one process last read them, and the fingerprint they were read at."""
+
+    fingerprint: tuple
+    payer_rules: tuple
+    coverage_policies: tuple
+    modifier_maps: tuple
+
+
+_snapshots: dict[str, _Snapshot] = {}
+_FINGERPRINT_SQL = " UNION ALL ".join(
+    f"SELECT '{table}', count(*), max(updated_at) FROM {table} WHERE active"  # noqa: S608 (fixed names)
+    for table in ("billing_payer_rule", "billing_coverage_policy", "billing_modifier_map"))
+
+
+def _snapshot(using: str) -> _Snapshot:
+    """Payer rules, coverage policies and modifier maps, read again only when one of them changed: one query
+    (row counts and the latest change of each table) per claim instead of three reads and compiles. A change
+    rolled back restores the old fingerprint, so a snapshot never outlives the rows it was read from."""
+    with connections[using].cursor() as cursor:
+        cursor.execute(_FINGERPRINT_SQL)
+        fingerprint = tuple(cursor.fetchall())
+    current = _snapshots.get(using)
+    if current is None or current.fingerprint != fingerprint:
+        current = _Snapshot(fingerprint=fingerprint, payer_rules=_payer_rules(using),
+                            coverage_policies=_coverage_policies(using),
+                            modifier_maps=tuple(ModifierMap.objects.using(using).filter(active=True)))
+        _snapshots[using] = current
+    return current
 
 
 @lru_cache(maxsize=2048)
@@ -270,6 +321,10 @@ _RULE_FIELDS = ("rule_id", "when", "severity", "message", "fix", "payer_type", "
 
 
 def payer_rules_loaded(*, using: str = "default") -> tuple:
+    return _snapshot(using).payer_rules
+
+
+def _payer_rules(using: str) -> tuple:
     """Every active payer rule, compiled (each row once per process and version); a rule that no longer compiles
     (a code left the catalogue) is skipped and logged, and the admin shows why when it is opened."""
     from billing import payer_rules
@@ -305,6 +360,10 @@ _POLICY_FIELDS = ("policy_id", "title", "cpt_codes", "covered_diagnoses", "payer
 
 
 def coverage_policies_loaded(*, using: str = "default") -> tuple:
+    return _snapshot(using).coverage_policies
+
+
+def _coverage_policies(using: str) -> tuple:
     from billing import payer_rules
 
     compiled = []
@@ -332,3 +391,45 @@ def scrub_findings(claim: scrub.ScrubClaim, *, using: str = "default") -> list:
     """The scrubber's findings for one claim, against the tables in the database."""
     claim, reference = prepared(claim, using=using)
     return scrub.without_superseded(scrub.scrub_claim(claim, reference))
+
+
+# --- coverage policies and the library passages they cite ---------------------------------------------------
+
+def _squeezed(text: str) -> str:
+    return " ".join(text.split()).lower()
+
+
+def link_coverage_passages(*, using: str = "default") -> int:
+    """Point each coverage policy at the library passage it rests on: the current, indexed version of its document
+    (found by the document's title or file name), the chunk holding its passage word for word, else the chunk
+    hybrid search ranks first within that document. Returns how many policies changed; run after documents are
+    indexed (load_policies, the indexing task) and when a policy is saved."""
+    from django.utils import timezone
+
+    from billing import policy_library
+    from billing.policy_models import PolicyDocument, PolicyStatus
+
+    ready = PolicyDocument.objects.using(using).filter(is_current=True, status=PolicyStatus.READY)
+    changed = 0
+    for policy in CoveragePolicy.objects.using(using).exclude(document_title=""):
+        document = (ready.filter(title=policy.document_title).first()
+                    or ready.filter(original_filename=policy.document_title).first()
+                    or ready.filter(identifier__iexact=policy.policy_id).first())
+        if document is None:
+            continue
+        wanted = _squeezed(policy.passage)
+        chunks = list(document.chunks.using(using).defer("embedding").order_by("ordinal"))
+        chunk = next((c for c in chunks if wanted and wanted in _squeezed(c.text)), None)
+        if chunk is None and chunks:
+            hits = policy_library.search(policy.passage or policy.title, k=1, document_ids=[document.pk])
+            chunk = next((c for c in chunks if hits and c.pk == hits[0].chunk_id), None)
+        if chunk is None:
+            continue
+        ref = f"policy:{document.pk}:{chunk.pk}"
+        values = {"source_ref": ref, "document_title": document.title[:200], "section": chunk.section[:200]}
+        if not policy.passage:
+            values["passage"] = chunk.text
+        if any(getattr(policy, k) != v for k, v in values.items()):
+            CoveragePolicy.objects.using(using).filter(pk=policy.pk).update(**values, updated_at=timezone.now())
+            changed += 1
+    return changed

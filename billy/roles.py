@@ -44,6 +44,11 @@ ROLE_PERMISSIONS: dict[Role, list[str]] = {
         "audio.add_practicespeechsettings", "audio.change_practicespeechsettings",
         "claims.view_claim", "claims.view_claimexport", "claims.view_acknowledgement",
         "claims.view_controlnumbercounter",
+        # Scrubbing reference data is one set for the whole installation (CMS's tables, payers' rules, policies):
+        # a practice admin keeps it, every change kept in its history. Deleting is for superusers.
+        *(f"billing.{action}_{model}" for model in ("ncciedit", "mue", "payerrule", "modifiermap", "coveragepolicy",
+                                                     "policydocument") for action in ("view", "add", "change")),
+        "billing.view_policychunk",
     ],
 }
 

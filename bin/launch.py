@@ -86,7 +86,8 @@ def main() -> int:
     try:
         manage("migrate", "--noinput", "-v", "0", env=env)
         manage("verify_keys", env=env)
-        manage("load_scrub_seed", env=env)  # a newer seed file reaches an existing database
+        manage("load_policies", env=env)  # the seed policy summaries, indexed once (loaded files are skipped)
+        manage("load_scrub_seed", env=env)  # a newer seed file reaches an existing database; cites the policies
         manage("seed_demo", env=env)
         for cluster in ("default", "inference"):
             cluster_env = dict(env, Q_CLUSTER_NAME=cluster)

@@ -7,6 +7,7 @@ import datetime as dt
 from decimal import Decimal
 
 import pytest
+from django.urls import reverse
 
 from billing.models import EditOrigin, ModifierMap
 from claims.models import Claim, ClaimDiagnosis, ClaimLine, ClaimStatus
@@ -116,3 +117,28 @@ def test_age_is_whole_years_on_the_date_of_service():
     assert age_on(dt.date(1956, 3, 2), dt.date(2026, 3, 1)) == 69
     assert age_on(dt.date(1956, 3, 2), dt.date(2026, 3, 2)) == 70
     assert age_on(None, dt.date(2026, 3, 2)) is None
+
+
+def test_a_coverage_finding_cites_the_library_passage_and_the_claim_page_links_to_it(world, client):
+    from billing.models import CoveragePolicy
+    from billing.scrub_reference import link_coverage_passages
+    from billing.tests.policy_factories import make_policy_document
+
+    document = make_policy_document(identifier="L99999", title="Test ESI policy")
+    CoveragePolicy.objects.create(
+        policy_id="L99999", title="Test ESI policy", payer_type="medicare", cpt_codes="62323",
+        covered_diagnoses="M54.1", document_title="Test ESI policy",
+        passage="An injection is covered for radicular pain that has lasted four weeks.", origin=EditOrigin.ADMIN)
+    assert link_coverage_passages() >= 1
+    chunk = document.chunks.get(section="Covered indications")
+    claim = make_claim(world)
+    found = recode(claim, ["M54.50"], [("62323", 1, [], "A", ["L4-L5"])])
+    [cited] = [f for f in found["COVERAGE-DX"] if "L99999" in f.message]
+    assert cited.source_ref == f"policy:{document.pk}:{chunk.pk}"
+    assert (cited.source_title, cited.source_section) == ("Test ESI policy", "Covered indications")
+    url = f"{reverse('policy_document', args=[document.pk])}?chunk={chunk.pk}"
+    assert cited.source_url == url
+    client.force_login(world.biller)
+    page = client.get(f"/claims/{claim.pk}/").content.decode()
+    assert f'href="{url}"' in page
+    assert "Fix:" in page
