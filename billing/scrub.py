@@ -102,14 +102,14 @@ class PriorClaim:
 class ScrubClaim:
     lines: tuple[ScrubLine, ...]
     date_of_service: dt.date
-    distinct_modifier: str = "X"  # the payer's preference: "59", or "X" for XS/XU/XE/XP
+    distinct_modifier: str = ""  # the payer's preference: "59", or "X" for XS/XU/XE/XP; blank: its modifier map
     diagnoses: tuple[str, ...] = ()  # ICD-10-CM with the dot, in item 21 order (pointer A first)
     payer_id: str = ""  # the EDI payer id; blank: unknown
     payer_type: str = ""  # patients.PayerType values: "medicare", "medicaid", "commercial", ...
     place_of_service: str = "22"
     patient_age: int | None = None  # whole years on the date of service
     patient_sex: str = "U"  # "F", "M", "U"
-    bilateral: str = "50"  # the payer's bilateral convention: "50" one line with 50, "LT-RT" two lines
+    bilateral: str = ""  # the payer's bilateral convention: "50" one line with 50, "LT-RT" two lines; blank: its map
     prior_claims: tuple[PriorClaim, ...] = ()  # the patient's earlier claims (not void, not this one)
 
     def diagnosis_of(self, pointer: str) -> str | None:
@@ -267,9 +267,10 @@ class ScrubReference:
     coverage_policies: tuple = ()  # billing.coverage.CoveragePolicy
 
 
-# Findings one rule family raises that make another family's finding about the same lines redundant: an NCCI edit
-# already says what the catalogue's "not together" pair says, with its source.
-_SUPERSEDED_BY = {"CPT-EXCLUDED-PAIR": ("NCCI-PTP", "NCCI-PTP-MODIFIER", "NCCI-PTP-BYPASSED")}
+# A finding another family makes redundant when that family's finding covers the same lines: an NCCI edit
+# already says what the catalogue's "not together" pair or the payer rule on 69990 says, with its source.
+_NCCI = ("NCCI-PTP", "NCCI-PTP-MODIFIER", "NCCI-PTP-BYPASSED")
+_SUPERSEDED_BY = {"CPT-EXCLUDED-PAIR": _NCCI, "MCR-69990-NOT-PAYABLE": ("NCCI-PTP",)}
 
 
 def scrub_claim(claim: ScrubClaim, reference: ScrubReference) -> list[Finding]:
@@ -292,6 +293,9 @@ def scrub_claim(claim: ScrubClaim, reference: ScrubReference) -> list[Finding]:
 
 def without_superseded(findings: Sequence[Finding]) -> list[Finding]:
     """Drop a finding another one already makes about the same lines (see _SUPERSEDED_BY)."""
-    by_lines = {(f.rule, tuple(sorted(f.lines))) for f in findings}
-    return [f for f in findings
-            if not any((other, tuple(sorted(f.lines))) in by_lines for other in _SUPERSEDED_BY.get(f.rule, ()))]
+    def superseded(finding: Finding) -> bool:
+        lines = set(finding.lines)
+        return any(other.rule in _SUPERSEDED_BY.get(finding.rule, ()) and lines <= set(other.lines)
+                   for other in findings)
+
+    return [f for f in findings if not superseded(f)]

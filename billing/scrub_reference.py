@@ -4,10 +4,10 @@ reading what one claim needs.
 - `load_seed()` writes the spine seed (billing/data: NCCI pairs, MUEs, payer rules, modifier conventions,
   coverage policies) over the previous seed rows; CMS and admin rows are never touched. Migration 0003 and
   `manage.py load_scrub_seed` (run by `make run`) call it, so a new seed file reaches every database.
-- `import_ptp_files()` / `import_mue_file()` stream CMS's files (billing.cms_files) into a temporary staging
-  table with COPY, then, in the same transaction, replace every CMS row with the staged ones. A malformed line
-  stops the import with its file and line number before anything is replaced, and importing the same files
-  twice leaves the same table: the import is idempotent.
+- `import_ptp_files()` / `import_mue_file()` stream CMS's files (billing.cms_files) with COPY in one transaction
+  that replaces every CMS row (the PTP rows straight into their table, the MUEs through a staging table). A
+  malformed line stops the import with its file and line number and rolls it all back, and importing the same
+  files twice leaves the same table: the import is idempotent.
 - `reference_for()` reads the rows one claim's codes and payer need, so a claim is scrubbed with a handful of
   indexed queries however many million PTP rows are loaded.
 
@@ -141,31 +141,43 @@ def _open(path: Path) -> TextIO:
     return path.open(encoding="latin-1", newline="")
 
 
+_COPY_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
+_COPY_FLUSH_BYTES = 1 << 20
+
+
 def import_ptp_files(paths: Sequence[Path], *, quarter: str = "", using: str = "default") -> ImportResult:
-    """Load CMS practitioner PTP files (all of a quarter's parts at once) in place of the CMS rows."""
+    """Load CMS practitioner PTP files (all of a quarter's parts at once) in place of the CMS rows.
+
+    One transaction: the CMS rows are deleted, the files are streamed into the table with COPY (text format,
+    written in 1 MiB batches), and a malformed line anywhere rolls all of it back, so scrubbing never sees half a
+    quarter (readers keep seeing the old rows until the commit)."""
     if not paths:
         raise CmsFileError("No PTP file given.")
     columns = ("column1", "column2", "effective", "deleted", "modifier_indicator", "rationale", "source", "origin")
+    rows = 0
     with transaction.atomic(using=using), connections[using].cursor() as cursor:
-        # ON COMMIT DROP only fires at the outermost commit: a caller inside a transaction runs it twice.
-        cursor.execute("DROP TABLE IF EXISTS pg_temp.ncci_staging")
-        cursor.execute("CREATE TEMP TABLE ncci_staging (LIKE billing_ncci_edit INCLUDING DEFAULTS) ON COMMIT DROP")
-        cursor.execute("ALTER TABLE ncci_staging DROP COLUMN id")
-        rows = 0
-        with cursor.copy(f"COPY ncci_staging ({', '.join(columns)}) FROM STDIN") as copy:
-            for path in paths:
-                source = _source(path, quarter)
-                with _open(path) as handle:
-                    for edit in read_ptp(handle, source=path.name):
-                        copy.write_row((edit.column1, edit.column2, edit.effective, edit.deleted,
-                                        edit.modifier_indicator, edit.rationale[:300], source, EditOrigin.CMS))
-                        rows += 1
-        if rows == 0:
-            raise CmsFileError(f"{', '.join(p.name for p in paths)}: no PTP edits found (is it the PTP file?).")
         cursor.execute("DELETE FROM billing_ncci_edit WHERE origin = %s", [EditOrigin.CMS])
         replaced = cursor.rowcount
-        cursor.execute(f"INSERT INTO billing_ncci_edit ({', '.join(columns)}) "  # noqa: S608 (fixed names)
-                       f"SELECT {', '.join(columns)} FROM ncci_staging")
+        with cursor.copy(f"COPY billing_ncci_edit ({', '.join(columns)}) FROM STDIN") as copy:
+            for path in paths:
+                tail = "\t" + _source(path, quarter).translate(_COPY_ESCAPES) + "\t" + EditOrigin.CMS + "\n"
+                batch: list[str] = []
+                size = 0
+                with _open(path) as handle:
+                    for edit in read_ptp(handle, source=path.name):
+                        line = (f"{edit.column1}\t{edit.column2}\t{edit.effective.isoformat()}\t"
+                                f"{edit.deleted.isoformat() if edit.deleted else chr(92) + 'N'}\t"
+                                f"{edit.modifier_indicator}\t{edit.rationale[:300].translate(_COPY_ESCAPES)}{tail}")
+                        batch.append(line)
+                        size += len(line)
+                        rows += 1
+                        if size >= _COPY_FLUSH_BYTES:
+                            copy.write("".join(batch).encode())
+                            batch, size = [], 0
+                if batch:
+                    copy.write("".join(batch).encode())
+        if rows == 0:
+            raise CmsFileError(f"{', '.join(p.name for p in paths)}: no PTP edits found (is it the PTP file?).")
     log.info("ncci import", extra={"rows": rows, "replaced": replaced, "files": len(paths)})
     return ImportResult(files=tuple(p.name for p in paths), rows=rows, replaced=replaced)
 
@@ -378,9 +390,11 @@ def _coverage_policies(using: str) -> tuple:
 
 def prepared(claim: scrub.ScrubClaim, *, using: str = "default") -> tuple[scrub.ScrubClaim, scrub.ScrubReference]:
     """The claim with its payer's modifier conventions, and the reference it is scrubbed against."""
-    conventions = conventions_for(payer_type=claim.payer_type, payer_id=claim.payer_id, using=using)
-    if conventions is not None:
-        claim = replace(claim, distinct_modifier=conventions.distinct_modifier, bilateral=conventions.bilateral)
+    if not claim.distinct_modifier or not claim.bilateral:  # what the practice did not set, the map says
+        conventions = conventions_for(payer_type=claim.payer_type, payer_id=claim.payer_id, using=using)
+        claim = replace(claim, distinct_modifier=claim.distinct_modifier or (
+                            conventions.distinct_modifier if conventions else ModifierMap.Distinct.X),
+                        bilateral=claim.bilateral or (conventions.bilateral if conventions else "50"))
     reference = scrub.ScrubReference(
         tables=edit_tables_for((line.cpt for line in claim.lines), using=using),
         payer_rules=payer_rules_loaded(using=using), coverage_policies=coverage_policies_loaded(using=using))

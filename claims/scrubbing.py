@@ -18,6 +18,8 @@ from claims.models import Claim, ClaimLine, ClaimStatus
 
 HISTORY_DAYS = 366  # frequency limits look back a rolling 12 months; global periods at most 90 days
 _NOT_BILLED = (ClaimStatus.VOID, ClaimStatus.REJECTED)
+# The practice's Payer.bilateral_convention in the scrubber's words (blank: the payer's modifier map decides).
+_BILATERAL = {"50": "50", "50x2": "50", "RTLT": "LT-RT"}
 
 
 def age_on(birth_date: dt.date | None, day: dt.date) -> int | None:
@@ -69,6 +71,8 @@ def scrub_claim_of(claim: Claim, lines: Iterable[ClaimLine], diagnoses: Iterable
         lines=tuple(_line(line) for line in lines), date_of_service=claim.date_of_service,
         diagnoses=tuple(diagnoses), payer_id=(payer.payer_id if payer else "") or "",
         payer_type=(payer.payer_type if payer else "") or "", place_of_service=claim.place_of_service,
+        distinct_modifier=payer.distinct_modifier if payer else "",
+        bilateral=_BILATERAL.get(payer.bilateral_convention, "") if payer else "",
         patient_age=age_on(patient.birth_date, claim.date_of_service), patient_sex=patient.sex or "U",
         prior_claims=prior_claims(claim))
 

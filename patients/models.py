@@ -146,10 +146,13 @@ class Payer(models.Model):
                   "[A-Z][A-Z0-9][0-9][A-Z]{2}[0-9]{2} for a Medicare MBI. Blank: any.")
     member_id_example = models.CharField(max_length=40, blank=True,
                                          help_text="Shown to billers when a member id does not match the pattern.")
-    distinct_modifier = models.CharField("distinct-service modifier", max_length=2,
-                                         choices=DistinctModifier.choices, default=DistinctModifier.X_EPSU)
-    bilateral_convention = models.CharField(max_length=4, choices=BilateralConvention.choices,
-                                            default=BilateralConvention.MODIFIER_50_ONE_UNIT)
+    # Blank: as IamBilly's modifier map says for the payer (billing.ModifierMap, by payer type or payer id; the
+    # scrubber reads it). Set only where this practice knows better for this payer.
+    distinct_modifier = models.CharField("distinct-service modifier", max_length=2, blank=True, default="",
+                                         choices=DistinctModifier.choices,
+                                         help_text="Blank: as the modifier map (admin) says for this payer.")
+    bilateral_convention = models.CharField(max_length=4, choices=BilateralConvention.choices, blank=True,
+                                            default="", help_text="Blank: as the modifier map says for this payer.")
     is_active = models.BooleanField(default=True)
 
     class Meta:

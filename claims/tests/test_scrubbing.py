@@ -66,12 +66,15 @@ def test_a_decompression_at_another_level_asks_for_the_payers_distinct_modifier(
     assert "NCCI-PTP-MODIFIER" not in found and found["NCCI-PTP-BYPASSED"][0].severity == "info"
 
 
-def test_an_admins_modifier_map_for_one_payer_wins_over_the_payer_types(world):
+def test_an_admins_modifier_map_for_one_payer_wins_over_the_payer_types_and_the_practice_has_the_last_word(world):
     ModifierMap.objects.create(name="Test MAC wants 59", payer_type="medicare", payer_ids=world.payer.payer_id,
                                distinct_modifier="59", origin=EditOrigin.ADMIN)
     claim = make_claim(world)
-    found = recode(claim, ["M43.16"], [("22633", 1, [], "A", ["L4-L5"]), ("63047", 1, [], "A", ["L3-L4"])])
-    assert found["NCCI-PTP-MODIFIER"][0].fix.startswith("Add 59 to 63047")
+    lines = [("22633", 1, [], "A", ["L4-L5"]), ("63047", 1, [], "A", ["L3-L4"])]
+    assert recode(claim, ["M43.16"], lines)["NCCI-PTP-MODIFIER"][0].fix.startswith("Add 59 to 63047")
+    world.payer.distinct_modifier = "X"  # the practice's own setting for this payer
+    world.payer.save()
+    assert recode(claim, ["M43.16"], lines)["NCCI-PTP-MODIFIER"][0].fix.startswith("Add XS to 63047")
 
 
 def test_units_over_the_mue_are_an_error_naming_the_limit(world):
@@ -142,3 +145,25 @@ def test_a_coverage_finding_cites_the_library_passage_and_the_claim_page_links_t
     page = client.get(f"/claims/{claim.pk}/").content.decode()
     assert f'href="{url}"' in page
     assert "Fix:" in page
+
+
+def test_a_fifth_esi_session_in_a_region_within_a_year_breaks_the_frequency_limit(world):
+    for month in (1, 3, 5, 7):
+        earlier = make_claim(world, status=ClaimStatus.EXPORTED)
+        Claim.objects.filter(pk=earlier.pk).update(date_of_service=dt.date(2026, month, 10))
+        recode(Claim.objects.get(pk=earlier.pk), ["M54.16"], [("64483", 1, ["RT"], "A", ["L5-S1"])])
+    claim = make_claim(world)
+    Claim.objects.filter(pk=claim.pk).update(date_of_service=dt.date(2026, 9, 10))
+    claim.refresh_from_db()
+    found = recode(claim, ["M54.16"], [("64483", 1, ["RT"], "A", ["L5-S1"])])
+    [limit] = found["ESI-FREQUENCY"]
+    assert limit.lines == [0] and "2026-01-10" in limit.message
+    # A cervical session does not count against the lumbar region.
+    assert "ESI-FREQUENCY" not in recode(claim, ["M54.12"], [("64479", 1, ["RT"], "A", ["C6-C7"])])
+
+
+def test_69990_added_by_hand_is_one_finding_not_three(world):
+    claim = make_claim(world)
+    found = recode(claim, ["M50.122"], [("22551", 1, [], "A", ["C5-C6"]), ("69990", 1, [], "A", [])])
+    assert "NCCI-PTP" in found
+    assert "MCR-69990-NOT-PAYABLE" not in found and "CPT-EXCLUDED-PAIR" not in found

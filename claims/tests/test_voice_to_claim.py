@@ -268,3 +268,62 @@ def test_a_corrupt_or_empty_audio_file_is_named_with_the_reason(db, tmp_path):
     with pytest.raises(CommandError, match=re.escape("blank.wav cannot be transcribed (empty)")):
         call_command("voice_to_claim", str(DICTATIONS / "lumbar_rfa_left.txt"), str(empty), stdout=out)
     assert out.getvalue() == ""  # every FILE is checked before any is coded
+
+
+# --- scrubbing ---------------------------------------------------------------------------------------------------
+
+ESI_NOTE = ("Procedure: right L5-S1 transforaminal epidural steroid injection under fluoroscopic guidance.\n"
+            "Diagnosis: chronic low back pain without radiculopathy.\n")
+TLIF_NOTE = ("Preoperative diagnosis: degenerative spondylolisthesis L4-L5 with spinal stenosis at L3-L4.\n"
+             "Procedure: transforaminal lumbar interbody fusion at L4-L5 with posterolateral fusion, pedicle screw "
+             "instrumentation L4 to L5 and a PEEK cage, and a separate laminectomy with decompression at L3-L4.\n")
+
+
+def scrub_rules(claim: dict) -> dict[str, dict]:
+    return {f["rule"]: f for f in claim["findings"] if f.get("origin") == "scrub"}
+
+
+def test_every_claim_is_scrubbed_and_a_diagnosis_outside_the_policy_cites_it(db, tmp_path):
+    [esi, tlif] = run(*notes(tmp_path, esi=ESI_NOTE, tlif=TLIF_NOTE), "--date-of-service", DOS)
+    assert [(line["cpt"], line["levels"]) for line in esi["service_lines"]] == [("64483", ["L5-S1"])]
+    coverage = scrub_rules(esi)["COVERAGE-DX"]
+    assert coverage["severity"] == "error" and coverage["lines"] == [0]
+    assert "L39242" in coverage["message"] and "radicul" in coverage["source"]["passage"]
+    assert coverage["source"]["section"] == "Covered indications" and coverage["fix"]
+    # The engine adds XS to the decompression at another level; the scrubber confirms the edit it bypasses.
+    assert "XS" in next(line for line in tlif["service_lines"] if line["cpt"] == "63047")["modifiers"]
+    bypassed = scrub_rules(tlif)["NCCI-PTP-BYPASSED"]
+    assert bypassed["severity"] == "info" and "22633 and 63047" in bypassed["message"]
+
+
+def test_an_edited_claim_json_is_scrubbed_again_as_it_stands(db, tmp_path):
+    [tlif, acdf] = run(*notes(tmp_path, tlif=TLIF_NOTE, acdf=ACDF_NOTE), "--date-of-service", DOS)
+    for line in tlif["service_lines"]:
+        if line["cpt"] == "63047":
+            line["modifiers"] = [m for m in line["modifiers"] if m not in ("XS", "59")]
+        if line["cpt"] == "22633":
+            line["units"] = 2
+    acdf["service_lines"].append({"cpt": "69990", "units": 1, "modifiers": [], "dx_pointers": ["A"]})
+    (tmp_path / "tlif.json").write_text(json.dumps(tlif))
+    (tmp_path / "acdf.json").write_text(json.dumps(acdf))
+    [tlif_again, acdf_again] = run(str(tmp_path / "tlif.json"), str(tmp_path / "acdf.json"),
+                                   "--date-of-service", DOS)
+    found = scrub_rules(tlif_again)
+    assert found["NCCI-PTP-MODIFIER"]["fix"] == "Add XS to 63047: a different vertebral level."
+    assert "NCCI procedure-to-procedure edits" in found["NCCI-PTP-MODIFIER"]["source"]["title"]
+    assert "2 units of 22633" in found["MUE"]["message"]
+    assert "medically unlikely edits" in found["MUE"]["source"]["title"]
+    microscope = scrub_rules(acdf_again)["NCCI-PTP"]
+    assert microscope["fix"] == "Remove 69990." and "22551 and 69990" in microscope["message"]
+    # The engine's own findings ride along once; the scrubber's are made again, never doubled.
+    assert len([f for f in tlif_again["findings"] if f["rule"] == "NCCI-PTP-MODIFIER"]) == 1
+
+
+def test_a_claim_json_that_cannot_be_scrubbed_is_refused_with_the_reason(db, tmp_path):
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps({"service_lines": [{"cpt": "63030", "units": 0}], "diagnoses": []}))
+    with pytest.raises(CommandError, match="service line 1 needs a cpt code and whole units of 1 or more"):
+        run(str(bad))
+    bad.write_text("{not json")
+    with pytest.raises(CommandError, match="bad.json is not a claim JSON object"):
+        run(str(bad))
