@@ -15,6 +15,8 @@ Foundation figures (more join as the pipeline lands):
   saying so, when ../shared or espeak-ng is absent);
 - coding accuracy on ../shared/data (CPT, ICD-10-CM, modifier F1, exact claims) and time per transcript
   (bench/coding.py; skipped, saying so, when ../shared is absent).
+- policy retrieval (bench/policy.py, in a database of its own): hit@5 on bench/policy_questions.json over the seed
+  summaries, search() top-5 latency among BENCH_POLICY_CHUNKS (default 50 000) chunks (targets p95 < 50 ms, 0.9).
 - claims at scale (bench/claims.py, in a database of its own): review queue and claim page server time among
   100 000 claims, a 1 000-claim 837P export split by step, a 60 s dictation from upload to needs_review.
 - scrubbing (bench/scrub.py, in a database of its own): import of a generated 1 000 000-row PTP file in CMS's
@@ -166,6 +168,12 @@ def main() -> int:
     claims_bench = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(claims_bench)
     figures.update(claims_bench.main())
+
+    # Policy retrieval: hit@5 on 30 questions over the seed summaries, top-5 latency among 50 000 chunks
+    # (bench/policy.py, in a database of its own).
+    import policy as policy_bench
+
+    figures.update(policy_bench.main())
 
     # Scrubbing at CMS scale: a 1 000 000-row PTP import, one claim scrubbed with 500 000 and 1 000 000 rows loaded
     # (bench/scrub.py, in a database of its own).

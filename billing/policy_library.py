@@ -555,18 +555,63 @@ def search(query: str, *, k: int = 5, document_ids: Iterable[int] | None = None,
         by_vector = [row[0] for row in cursor.fetchall()]
         # Full text: any of the question's words (after stemming and stop words), ranked by cover density, with
         # section titles weighted above body text. An OR query, because a lay question shares only a few words
-        # with the policy ("how many times a year" -> "sessions ... rolling 12 months").
-        cursor.execute(
-            """
-            WITH q AS (SELECT replace(plainto_tsquery('english', %s)::text, ' & ', ' | ') AS text)
-            SELECT id FROM billing_policychunk, q
-            WHERE q.text <> '' AND search @@ q.text::tsquery AND document_id = ANY(%s)
-            ORDER BY ts_rank_cd(search, q.text::tsquery, 1) DESC, id LIMIT %s
-            """,
-            [expanded, ids, CANDIDATES],
-        )
-        by_text = [row[0] for row in cursor.fetchall()]
+        # with the policy ("how many times a year" -> "sessions ... rolling 12 months"); words found in a large
+        # share of the library are left out of it (they rank nothing, and matching them would make PostgreSQL
+        # rank most of the table: 600 ms among 50 000 chunks instead of a few).
+        tsquery = _discriminating_tsquery(cursor, expanded)
+        by_text = []
+        if tsquery:
+            cursor.execute(
+                """
+                SELECT id FROM billing_policychunk
+                WHERE search @@ %s::tsquery AND document_id = ANY(%s)
+                ORDER BY ts_rank_cd(search, %s::tsquery, 1) DESC, id LIMIT %s
+                """,
+                [tsquery, ids, tsquery, CANDIDATES],
+            )
+            by_text = [row[0] for row in cursor.fetchall()]
     return _fuse(by_vector, by_text, k=k)
+
+
+# A word in more than this share of all chunks (and more than COMMON_FLOOR of them) is too common to search by
+# ("service", "medicare", "code"); in a small library every word counts.
+COMMON_SHARE = 0.02
+COMMON_FLOOR = 200
+# ...but a question keeps at least this many of its rarest words.
+MIN_TERMS = 2
+
+
+def _discriminating_tsquery(cursor, text: str) -> str:
+    """An OR tsquery of the text's lexemes, without those found in more than COMMON_SHARE of the chunks."""
+    cursor.execute("SELECT unnest(tsvector_to_array(to_tsvector('english', %s)))", [text])
+    lexemes = [row[0] for row in cursor.fetchall()]
+    if not lexemes:
+        return ""
+    frequencies, chunks = _lexeme_frequencies(cursor)
+    ordered = sorted(lexemes, key=lambda lexeme: frequencies.get(lexeme, 0))
+    limit = max(COMMON_SHARE * chunks, COMMON_FLOOR)
+    keep = [lx for lx in ordered if frequencies.get(lx, 0) <= limit]
+    if len(keep) < MIN_TERMS:
+        keep = ordered[:MIN_TERMS]
+    return " | ".join("'" + lexeme.replace("'", "''") + "'" for lexeme in keep)
+
+
+_frequency_cache: dict[str, object] = {"key": None, "value": ({}, 0)}
+
+
+def _lexeme_frequencies(cursor) -> tuple[dict[str, int], int]:
+    """How many chunks hold each lexeme (ts_stat), computed once per process and again only after chunks were
+    added (the newest chunk id changes; chunks are only ever added, with their document version): a few hundred
+    ms among 50 000 chunks, once."""
+    cursor.execute("SELECT max(id) FROM billing_policychunk")
+    key = cursor.fetchone()[0]
+    if _frequency_cache["key"] != key:
+        cursor.execute("SELECT count(*) FROM billing_policychunk")
+        chunks = cursor.fetchone()[0]
+        cursor.execute("SELECT word, ndoc FROM ts_stat('SELECT search FROM billing_policychunk')")
+        _frequency_cache["value"] = ({word: ndoc for word, ndoc in cursor.fetchall()}, chunks)
+        _frequency_cache["key"] = key
+    return _frequency_cache["value"]
 
 
 def _fuse(by_vector: list[int], by_text: list[int], *, k: int) -> list[Passage]:
