@@ -54,6 +54,7 @@ if __name__ == "__main__":  # standalone: Redis and Django on the bench data fol
     sys.path[:0] = [str(ROOT), str(ROOT / "bench")]
     import run as bench_run
 
+from databases import own_database  # noqa: E402
 from django.db import connection  # noqa: E402
 from django.test import Client  # noqa: E402
 from django.test.utils import CaptureQueriesContext, override_settings  # noqa: E402
@@ -221,24 +222,6 @@ def _ms_figures(values: list[float]) -> dict:
 
 
 # --- a database of our own ------------------------------------------------------------------------------------
-
-
-@contextlib.contextmanager
-def own_database(prefix: str = "bench_claims"):
-    """A fresh, migrated database beside the bench one (Django's test-database machinery), dropped at the end.
-    Every connection of this process points at it meanwhile."""
-    test_settings = connection.settings_dict.setdefault("TEST", {})
-    old_test_name = test_settings.get("NAME")
-    old_name = connection.settings_dict["NAME"]
-    test_settings["NAME"] = f"{prefix}_{os.getpid()}"
-    try:
-        connection.creation.create_test_db(verbosity=0, autoclobber=True, serialize=False)
-        try:
-            yield
-        finally:
-            connection.creation.destroy_test_db(old_name, verbosity=0)
-    finally:
-        test_settings["NAME"] = old_test_name
 
 
 def _copy(model, columns: list[str], rows: Iterable[tuple]) -> int:
@@ -897,7 +880,7 @@ def main() -> dict:
           "(other people's runs share this machine)")
     media = Path(tempfile.mkdtemp(prefix="bench-claims-"))
     try:
-        with override_settings(MEDIA_ROOT=media / "media"), own_database():
+        with override_settings(MEDIA_ROOT=media / "media"), own_database("bench_claims"):
             world = seed(rng)
             figures["claims_seeded"] = world["counts"]["claims"]
             figures["claims_seed_s"] = world["seed_s"]

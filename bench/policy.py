@@ -19,7 +19,6 @@ Figures are printed, never asserted; bench/run.py records them. Standalone: .ven
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import io
 import json
@@ -39,6 +38,7 @@ if __name__ == "__main__":  # standalone: Redis and Django on the bench data fol
     sys.path[:0] = [str(ROOT), str(ROOT / "bench")]
     import run as bench_run
 
+from databases import own_database  # noqa: E402
 from django.core.management import call_command  # noqa: E402
 from django.db import connection  # noqa: E402
 from django.test.utils import override_settings  # noqa: E402
@@ -88,23 +88,6 @@ def _unit_vector(rng: random.Random) -> str:
     values = [rng.gauss(0, 1) for _ in range(embeddings.DIMENSIONS)]
     norm = math.sqrt(sum(v * v for v in values))
     return "[" + ",".join(f"{v / norm:.6f}" for v in values) + "]"
-
-
-@contextlib.contextmanager
-def own_database():
-    """A fresh, migrated database beside the bench one, dropped at the end (as bench/claims.py does)."""
-    test_settings = connection.settings_dict.setdefault("TEST", {})
-    old_test_name = test_settings.get("NAME")
-    old_name = connection.settings_dict["NAME"]
-    test_settings["NAME"] = f"bench_policy_{os.getpid()}"
-    try:
-        connection.creation.create_test_db(verbosity=0, autoclobber=True, serialize=False)
-        try:
-            yield
-        finally:
-            connection.creation.destroy_test_db(old_name, verbosity=0)
-    finally:
-        test_settings["NAME"] = old_test_name
 
 
 def hit_at_5(questions: list[dict]) -> tuple[float, list[str]]:
@@ -216,7 +199,7 @@ def main() -> dict:
     figures: dict = {}
     media = Path(tempfile.mkdtemp(prefix="bench-policy-"))
     try:
-        with override_settings(MEDIA_ROOT=media / "media"), own_database():
+        with override_settings(MEDIA_ROOT=media / "media"), own_database("bench_policy"):
             load_started = time.perf_counter()
             embeddings.load_model()
             figures["policy_model_load_s"] = round(time.perf_counter() - load_started, 2)

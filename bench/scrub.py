@@ -1,6 +1,6 @@
 """Scrubbing at CMS scale (issue 7): importing a quarter's PTP file, and scrubbing one claim with it loaded.
 
-In a database of its own (bench/claims.py's own_database: created, migrated with the seed, dropped at the end):
+In a database of its own (bench/databases.py: created, migrated with the seed, dropped at the end):
 
 1. Writes PTP files in CMS's tab-delimited practitioner layout (title block, wrapped header, one edit per line)
    with BENCH_PTP_ROWS (default 1 000 000) edits and then half as many: every spine catalogue code is column 1
@@ -19,7 +19,6 @@ Figures are printed, never asserted; bench/run.py records them. Standalone: .ven
 from __future__ import annotations
 
 import datetime as dt
-import importlib.util
 import os
 import random
 import statistics
@@ -32,6 +31,8 @@ ROOT = Path(__file__).resolve().parent.parent
 if __name__ == "__main__":
     sys.path[:0] = [str(ROOT), str(ROOT / "bench")]
     import run as bench_run  # noqa: F401 (sets up Redis and Django on the bench data folder)
+
+from databases import own_database  # noqa: E402
 
 from billing import cpt  # noqa: E402
 from billing.scrub import ScrubClaim, ScrubLine  # noqa: E402
@@ -73,13 +74,6 @@ CLAIMS = [
                date_of_service=DOS, diagnoses=("M51.16",), payer_type="medicare", payer_id="12502",
                patient_age=66, patient_sex="M"),
 ]
-
-
-def own_database():
-    spec = importlib.util.spec_from_file_location("claims_bench", ROOT / "bench" / "claims.py")
-    claims_bench = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(claims_bench)
-    return claims_bench.own_database("bench_scrub")
 
 
 def write_ptp_file(path: Path, rows: int, rng: random.Random) -> None:
@@ -136,7 +130,7 @@ def main() -> dict:
     rng = random.Random(20261201)  # noqa: S311 - repeatable data, not a secret
     rows = int(os.environ.get("BENCH_PTP_ROWS", "1000000"))
     figures: dict = {"scrub_load_average_start": round(os.getloadavg()[0], 2)}
-    with tempfile.TemporaryDirectory(prefix="bench-scrub-") as tmp, own_database():
+    with tempfile.TemporaryDirectory(prefix="bench-scrub-") as tmp, own_database("bench_scrub"):
         folder = Path(tmp)
         write_mue_file(folder / "mue.csv")
         import_mue_file(folder / "mue.csv")

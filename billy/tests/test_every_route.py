@@ -106,6 +106,7 @@ def sample_path(path: str, world) -> str:
         "uidb36": "zz",
         "app_label": "billy",
         "url": "no-such-page/",
+        "var": "1",  # an unnamed group (simple-history's /<object>/history/<history id>/ admin page)
     }
     return re.sub(r"<(?:\w+:)?(\w+)>", lambda m: str(values[m.group(1)]), path)
 
