@@ -195,6 +195,9 @@ def policy_document_process(*, document_id: int) -> bool:
         PolicyDocument.objects.filter(pk=document_id).update(status=PolicyStatus.FAILED, status_message=message,
                                                              is_current=False)
         return False
+    from billing.scrub_reference import link_coverage_passages
+
+    link_coverage_passages()  # coverage policies citing this document now cite its current passages
     return True
 
 

@@ -139,3 +139,24 @@ def test_only_the_edits_between_the_claims_codes_are_read():
     [finding] = scrub.scrub_lines(lines, date_of_service=DOS, tables=tables)
     assert (finding.rule, finding.lines, finding.fix) == ("NCCI-PTP", (0, 1), "Remove 69990.")
     assert finding.source_ref.startswith("ncci:")
+
+
+def test_the_seed_coverage_policies_cite_the_seed_documents_once_they_are_indexed():
+    from billing.models import CoveragePolicy
+    from billing.policy_models import PolicyChunk
+
+    esi = CoveragePolicy.objects.get(policy_id="L39242", origin=EditOrigin.SEED)
+    assert esi.source_ref == ""  # the library is empty: nothing to cite yet
+    call_command("load_policies", stdout=io.StringIO())  # indexing links them (policy_document_process)
+    esi.refresh_from_db()
+    kind, document_id, chunk_id = esi.source_ref.split(":")
+    chunk = PolicyChunk.objects.get(pk=chunk_id)
+    assert kind == "policy" and chunk.document_id == int(document_id)
+    assert chunk.section == esi.section == "Covered indications" and esi.passage in chunk.text
+    assert esi.document_title == chunk.document.title
+    claim = scrub.ScrubClaim(lines=(scrub.ScrubLine("64483", modifiers=("RT",), dx_pointers=("A",)),),
+                             date_of_service=DOS, diagnoses=("M54.50",), payer_type="medicare")
+    from billing.scrub_reference import scrub_findings
+
+    [coverage] = [f for f in scrub_findings(claim) if f.rule == "COVERAGE-DX"]
+    assert (coverage.source_ref, coverage.source_title) == (esi.source_ref, chunk.document.title)
