@@ -31,6 +31,9 @@ PAYER_TYPE_LABELS = {
     "workers_comp": "workers' compensation", "auto": "the auto insurer", "self_pay": "self-pay",
 }
 _SHOWN_COVERED = 8  # covered patterns named in a fix; policies list dozens
+# GA (an ABN is on file), GZ (expected to be denied, no ABN), GX (a voluntary notice): the line already says the
+# service may not be covered, so a not-covered finding has nothing left to tell.
+_LIABILITY_MODIFIERS = frozenset({"GA", "GZ", "GX"})
 
 
 def diagnosis_matches(pattern: str, code: str) -> bool:
@@ -110,6 +113,8 @@ def coverage_findings(claim: ScrubClaim, policies: Sequence[CoveragePolicy]) -> 
             if code not in policy.cpt_codes or not policy.in_scope(claim):
                 continue
             if any(policy.supports(diagnosis) for diagnosis in diagnoses):
+                continue
+            if _LIABILITY_MODIFIERS & set(line.modifiers):  # the practice already says it is not covered
                 continue
             findings.append(_not_covered(claim, index, code, diagnoses, policy))
     return findings

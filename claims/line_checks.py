@@ -17,7 +17,7 @@ from billing.results import Finding
 _CPT_SHAPE = re.compile(r"^(?:\d{4}[0-9FTU]|[A-V]\d{4})$")
 # Modifiers a spine and pain claim uses; others are accepted with a warning (a payer may know them).
 KNOWN_MODIFIERS = {
-    "22", "26", "50", "51", "52", "53", "58", "59", "62", "76", "77", "78", "79", "80", "82", "AS", "GA", "GY",
+    "22", "26", "50", "51", "52", "53", "58", "59", "62", "76", "77", "78", "79", "80", "82", "AS", "GA", "GX", "GY",
     "GZ", "KX", "LT", "RT", "TC", "XE", "XP", "XS", "XU", "JW", "JZ", "QZ", "25", "57", "24", "F1", "F2", "T1",
 }
 SOURCE_CPT = "IamBilly CPT catalogue (billing/data/cpt_spine.csv)"

@@ -53,6 +53,14 @@ def test_a_line_whose_diagnoses_are_not_covered_is_an_error_naming_code_diagnose
     assert finding.source_passage == ESI.passage and finding.source_ref == "policy-chunk:42"
 
 
+@pytest.mark.parametrize("modifier", ["GA", "GZ", "GX"])
+def test_a_line_that_already_says_it_may_not_be_covered_gets_no_finding(modifier):
+    uncovered = ScrubLine("64483", modifiers=("RT",), dx_pointers=("A",))
+    assert coverage_findings(claim(uncovered, diagnoses=("M54.50",)), [ESI])
+    marked = ScrubLine("64483", modifiers=("RT", modifier), dx_pointers=("A",))
+    assert coverage_findings(claim(marked, diagnoses=("M54.50",)), [ESI]) == []
+
+
 def test_the_pointers_decide_even_when_another_claim_diagnosis_is_covered():
     found = coverage_findings(claim(ScrubLine("64483", dx_pointers=("B",)), diagnoses=("M54.16", "M54.50")), [ESI])
     assert [(f.rule, f.lines) for f in found] == [("COVERAGE-DX", (0,))]
