@@ -7,7 +7,7 @@ from django.utils.functional import cached_property
 from simple_history.admin import SimpleHistoryAdmin
 
 from billing.forms import CoveragePolicyAdminForm, FeeScheduleEntryAdminForm, PayerRuleAdminForm
-from billing.models import MUE, CoveragePolicy, FeeScheduleEntry, ModifierMap, NCCIEdit, PayerRule
+from billing.models import MUE, CoveragePolicy, EditOrigin, FeeScheduleEntry, ModifierMap, NCCIEdit, PayerRule
 from billy.admin import AuditedAdminMixin, PracticeScopedAdmin, admin_practice_ids
 from billy.models import Practice
 
@@ -72,9 +72,21 @@ class EstimatedCountPaginator(Paginator):
 
 
 class ReferenceDataAdmin(AuditedAdminMixin, SimpleHistoryAdmin):
+    """A row saved here becomes the admin's own (origin "admin"): the next seed load or CMS import replaces only
+    its own rows, and an admin's row wins over theirs for the same codes."""
+
     list_per_page = 100
     show_full_result_count = False
     paginator = EstimatedCountPaginator
+
+    def get_readonly_fields(self, request, obj=None):
+        return (*super().get_readonly_fields(request, obj), "origin")
+
+    def save_model(self, request, obj, form, change):
+        if obj.origin != EditOrigin.ADMIN:
+            self.message_user(request, f"{obj} is now an admin's row: seed loads and CMS imports leave it as it is.")
+        obj.origin = EditOrigin.ADMIN
+        super().save_model(request, obj, form, change)
 
 
 @admin.register(NCCIEdit)
@@ -106,7 +118,7 @@ class PayerRuleAdmin(ReferenceDataAdmin):
         (None, {"fields": ("rule_id", "name", "active", "severity")}),
         ("Which claims", {"fields": ("payer_type", "payer_ids", "effective", "ends", "when")}),
         ("What the biller reads", {"fields": ("message", "fix")}),
-        ("What it rests on", {"fields": ("source_title", "source_section", "source_passage", "origin")}),
+        ("What it rests on", {"fields": ("source_title", "source_section", "source_passage")}),
     ]
 
 

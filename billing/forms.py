@@ -71,7 +71,7 @@ class PayerRuleAdminForm(forms.ModelForm):
     class Meta:
         model = PayerRule
         fields = ("rule_id", "name", "active", "severity", "payer_type", "payer_ids", "effective", "ends", "when",
-                  "message", "fix", "source_title", "source_section", "source_passage", "origin")
+                  "message", "fix", "source_title", "source_section", "source_passage")
 
     def clean(self):
         from billing import payer_rules
@@ -98,7 +98,7 @@ class CoveragePolicyAdminForm(forms.ModelForm):
     class Meta:
         model = CoveragePolicy
         fields = ("policy_id", "title", "active", "payer_type", "payer_ids", "effective", "ends", "cpt_codes",
-                  "covered_diagnoses", "document_title", "section", "passage", "origin")
+                  "covered_diagnoses", "document_title", "section", "passage")
 
     def clean_cpt_codes(self):
         from billing import payer_rules

@@ -95,17 +95,21 @@ def load_seed(*, using: str = "default") -> dict[str, int]:
             source_passage=r.get("source_passage", ""), origin=seed))
     counts["payer_rules"] = len(PayerRule.objects.using(using).bulk_create(rules))
 
+    # A seed row an admin took over (edited in the admin: origin "admin") is theirs; the seed does not add it again.
     ModifierMap.objects.using(using).filter(origin=seed).delete()
+    taken = set(ModifierMap.objects.using(using).values_list("payer_type", "payer_ids"))
     counts["modifier_maps"] = len(ModifierMap.objects.using(using).bulk_create(
-        [ModifierMap(origin=seed, **row) for row in SEED_MODIFIER_MAPS]))
+        [ModifierMap(origin=seed, **row) for row in SEED_MODIFIER_MAPS
+         if (row["payer_type"], row.get("payer_ids", "")) not in taken]))
 
     CoveragePolicy.objects.using(using).filter(origin=seed).delete()
+    taken = set(CoveragePolicy.objects.using(using).values_list("policy_id", flat=True))
     policies = [CoveragePolicy(
         policy_id=r["policy_id"][:40], title=r["title"][:200], payer_type=_one_payer_type(r.get("payer_types", "")),
         cpt_codes=r["cpt_codes"], covered_diagnoses=r["covered_diagnoses"],
         document_title=r.get("document_title", r.get("document", ""))[:200], section=r.get("section", "")[:200],
         passage=r.get("passage", ""), effective=_date_or_none(r.get("effective")), origin=seed)
-        for r in _seed_rows("coverage_seed.csv")]
+        for r in _seed_rows("coverage_seed.csv") if r["policy_id"][:40] not in taken]
     counts["coverage_policies"] = len(CoveragePolicy.objects.using(using).bulk_create(policies))
     return counts
 

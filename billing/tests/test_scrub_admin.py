@@ -102,3 +102,22 @@ def test_an_admin_edit_of_an_ncci_pair_is_in_its_history_and_wins_over_the_seed(
     [found] = [f for f in scrub_findings(claim) if f.rule.startswith("NCCI")]
     assert found.rule == "NCCI-PTP" and found.fix == "Remove 63047."  # indicator 0: XS does not bypass it
     assert "entered by an admin" in found.source_title
+
+
+def test_a_seed_row_edited_in_the_admin_becomes_the_admins_and_the_next_seed_load_keeps_it(admin_client):
+    from billing.models import CoveragePolicy
+    from billing.scrub_reference import load_seed
+
+    policy = CoveragePolicy.objects.get(policy_id="L39242", origin=EditOrigin.SEED)
+    form = {"policy_id": "L39242", "title": policy.title, "active": "on", "payer_type": "medicare",
+            "payer_ids": "", "cpt_codes": policy.cpt_codes, "covered_diagnoses": policy.covered_diagnoses + " M54.50",
+            "document_title": policy.document_title, "section": policy.section, "passage": policy.passage,
+            "effective": "", "ends": ""}
+    assert admin_client.post(f"/admin/billing/coveragepolicy/{policy.pk}/change/", form).status_code == 302
+    policy.refresh_from_db()
+    assert policy.origin == EditOrigin.ADMIN and "M54.50" in policy.covered_diagnoses
+    load_seed()
+    assert list(CoveragePolicy.objects.filter(policy_id="L39242").values_list("origin", flat=True)) == ["admin"]
+    esi = scrub.ScrubClaim(lines=(scrub.ScrubLine("64483", dx_pointers=("A",)),), date_of_service=DOS,
+                           diagnoses=("M54.50",), payer_type="medicare")
+    assert not [f for f in scrub_findings(esi) if f.rule == "COVERAGE-DX"]  # the admin's list now covers it
