@@ -19,7 +19,7 @@ urlpatterns = [
     path("robots.txt", views.robots, name="robots"),
     path("patients/", include("patients.urls")),
     path("dictations/", include("audio.urls")),
-    path("fees/", include("billing.urls")),
+    path("", include("billing.urls")),  # /fees/ (the fee schedule), /policies/ (the policy library)
     path("claims/", include("claims.urls")),
     path("accounts/", include("allauth.urls")),
     path("admin/", admin.site.urls),

@@ -339,7 +339,7 @@ def test_search_passages_cite_document_version_and_section(test_library):
     document = test_library["esi_test_policy"]
     assert (passage.document_title, passage.identifier, passage.version) == ("Test ESI Policy", "T-ESI", 1)
     assert document.text[passage.char_start:passage.char_end] == passage.text
-    assert passage.url == f"/fees/policies/{document.pk}/?chunk={passage.chunk_id}#chunk-{passage.ordinal}"
+    assert passage.url == f"/policies/{document.pk}/?chunk={passage.chunk_id}#chunk-{passage.ordinal}"
     assert passage.score > 0 and (passage.vector_rank or passage.text_rank)
 
 
@@ -429,7 +429,7 @@ def test_the_document_page_is_for_billers_and_admins_of_any_practice(world, role
 
     document = make_policy_document()
     client = _client(None if role == "anonymous" else world.user(role))
-    assert client.get(f"/fees/policies/{document.pk}/").status_code == status
+    assert client.get(f"/policies/{document.pk}/").status_code == status
 
 
 def test_an_old_version_says_which_version_is_current(world):
@@ -437,9 +437,9 @@ def test_an_old_version_says_which_version_is_current(world):
 
     old = make_policy_document(is_current=False)
     new = make_policy_document(version=2, supersedes=old)
-    page = _client(world.biller).get(f"/fees/policies/{old.pk}/").content.decode()
-    assert "kept for audit" in page and f'href="/fees/policies/{new.pk}/"' in page
-    assert _client(world.biller).get("/fees/policies/999999/").status_code == 404
+    page = _client(world.biller).get(f"/policies/{old.pk}/").content.decode()
+    assert "kept for audit" in page and f'href="/policies/{new.pk}/"' in page
+    assert _client(world.biller).get("/policies/999999/").status_code == 404
 
 
 # --- the admin ---------------------------------------------------------------------------------------------
