@@ -268,9 +268,10 @@ class ScrubReference:
 
 
 # A finding another family makes redundant when that family's finding covers the same lines: an NCCI edit
-# already says what the catalogue's "not together" pair or the payer rule on 69990 says, with its source.
+# already says what the catalogue's "not together" pair, its add-on list or the payer rule on 69990 says, with
+# its source ("remove 69990" once, not three times).
 _NCCI = ("NCCI-PTP", "NCCI-PTP-MODIFIER", "NCCI-PTP-BYPASSED")
-_SUPERSEDED_BY = {"CPT-EXCLUDED-PAIR": _NCCI, "MCR-69990-NOT-PAYABLE": ("NCCI-PTP",)}
+_SUPERSEDED_BY = {"CPT-EXCLUDED-PAIR": _NCCI, "MCR-69990-NOT-PAYABLE": ("NCCI-PTP",), "ADDON-NO-PRIMARY": ("NCCI-PTP",)}
 
 
 def scrub_claim(claim: ScrubClaim, reference: ScrubReference) -> list[Finding]:

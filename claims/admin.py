@@ -23,6 +23,9 @@ class ClaimFindingInline(admin.TabularInline):
     def has_change_permission(self, request, obj=None):
         return False
 
+    def has_view_permission(self, request, obj=None):
+        return request.user.has_perm("claims.view_claim")  # whoever sees the claim sees its findings
+
 
 @admin.register(Claim)
 class ClaimAdmin(ReadOnlyAdmin):

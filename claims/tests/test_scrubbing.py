@@ -4,6 +4,7 @@ the lines, the fix and the source it rests on (the Done-when claims of issue 7, 
 from __future__ import annotations
 
 import datetime as dt
+import re
 from decimal import Decimal
 
 import pytest
@@ -162,8 +163,23 @@ def test_a_fifth_esi_session_in_a_region_within_a_year_breaks_the_frequency_limi
     assert "ESI-FREQUENCY" not in recode(claim, ["M54.12"], [("64479", 1, ["RT"], "A", ["C6-C7"])])
 
 
-def test_69990_added_by_hand_is_one_finding_not_three(world):
+def test_69990_added_by_hand_is_one_finding_not_four(world):
     claim = make_claim(world)
     found = recode(claim, ["M50.122"], [("22551", 1, [], "A", ["C5-C6"]), ("69990", 1, [], "A", [])])
     assert "NCCI-PTP" in found
     assert "MCR-69990-NOT-PAYABLE" not in found and "CPT-EXCLUDED-PAIR" not in found
+    assert "ADDON-NO-PRIMARY" not in found
+
+
+def test_the_claim_admin_shows_each_finding_with_its_fix_and_source(world, client):
+    from billy.roles import roles_sync
+
+    roles_sync()
+    claim = make_claim(world)
+    recode(claim, ["M54.50"], [("63030", 2, [], "A", ["L4-L5"]), ("64483", 1, ["RT"], "A", ["L5-S1"])])
+    client.force_login(world.admin)
+    page = client.get(f"/admin/claims/claim/{claim.pk}/change/").content.decode()
+    shown = re.findall(r'<td class="field-rule">\s*<p>([A-Z0-9-]+)</p>', page)
+    assert "MUE" in shown and "COVERAGE-DX" in shown
+    assert "Bill at most 1 unit of 63030" in page and "medically unlikely edits" in page
+    assert "radicular pain or radiculopathy" in page  # the policy passage the coverage finding rests on
