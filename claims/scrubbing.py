@@ -14,6 +14,7 @@ from collections.abc import Iterable
 from billing import scrub
 from billing.results import Finding
 from billing.scrub_reference import scrub_findings
+from claims import line_checks
 from claims.models import Claim, ClaimLine, ClaimStatus
 
 HISTORY_DAYS = 366  # frequency limits look back a rolling 12 months; global periods at most 90 days
@@ -77,14 +78,24 @@ def scrub_claim_of(claim: Claim, lines: Iterable[ClaimLine], diagnoses: Iterable
         prior_claims=prior_claims(claim))
 
 
+def claim_findings(claim: scrub.ScrubClaim) -> list[Finding]:
+    """Everything the editor's checks (claims.line_checks: codes, add-ons, pointers, modifiers) and the scrubber
+    say about a claim, without the findings one rule makes redundant for another."""
+    edited = line_checks.check_lines(
+        [line_checks.LineCodes(cpt=line.cpt, modifiers=line.modifiers, units=line.units,
+                               dx_pointers=line.dx_pointers) for line in claim.lines], diagnoses=claim.diagnoses)
+    return scrub.without_superseded([*edited, *scrub_findings(claim)])
+
+
 def stored_claim_findings(claim: Claim, lines: list[ClaimLine], diagnoses: list[str]) -> list[Finding]:
-    return scrub_findings(scrub_claim_of(claim, lines, diagnoses))
+    return claim_findings(scrub_claim_of(claim, lines, diagnoses))
 
 
 def draft_findings(draft: dict, *, date_of_service: dt.date, payer_type: str, payer_id: str,
                    place_of_service: str, patient_age: int | None = None, patient_sex: str = "U",
                    prior: tuple[scrub.PriorClaim, ...] = ()) -> list[Finding]:
-    """Scrub a claim JSON draft (voice_to_claim's output, before anything is stored)."""
+    """Check and scrub a claim JSON draft (voice_to_claim's output, before anything is stored) as claim_check
+    checks a stored claim."""
     lines = tuple(
         scrub.ScrubLine(cpt=line["cpt"], units=line["units"], modifiers=tuple(line.get("modifiers") or ()),
                         levels=tuple(line.get("levels") or ()), dx_pointers=tuple(line.get("dx_pointers") or ()),
@@ -94,4 +105,4 @@ def draft_findings(draft: dict, *, date_of_service: dt.date, payer_type: str, pa
                              diagnoses=tuple(dx["code"] for dx in draft["diagnoses"]), payer_id=payer_id,
                              payer_type=payer_type, place_of_service=place_of_service, patient_age=patient_age,
                              patient_sex=patient_sex or "U", prior_claims=prior)
-    return scrub_findings(claim)
+    return claim_findings(claim)

@@ -23,7 +23,6 @@ from django.utils import timezone
 from audio.review import signed_text, text_digest
 from billing import icd
 from billing.results import Finding
-from billing.scrub import without_superseded
 from billy.audit import audit_record
 from billy.models import Membership, Role
 from billy.services import BillyError
@@ -232,14 +231,8 @@ def claim_check(*, claim: Claim, newer_reading: CodedTranscript | None = None) -
     claim.findings.exclude(origin__in=[FindingOrigin.CODING, FindingOrigin.PAYER]).delete()
     lines = list(claim.lines.all())
     diagnoses = [dx.code for dx in claim.diagnoses.all()]
-    checked = [
-        *line_checks.check_lines(
-            [line_checks.LineCodes(cpt=line.cpt, modifiers=tuple(line.modifier_list), units=line.units,
-                                   dx_pointers=tuple(line.dx_pointers)) for line in lines], diagnoses=diagnoses),
-        *scrubbing.stored_claim_findings(claim, lines, diagnoses),
-    ]
     new: list[ClaimFinding] = [_finding_row(claim, finding, FindingOrigin.SCRUB)
-                               for finding in without_superseded(checked)]
+                               for finding in scrubbing.stored_claim_findings(claim, lines, diagnoses)]
     document = claim_document(claim)
     for problem in sendable_problems(document):
         new.append(ClaimFinding(claim=claim, origin=FindingOrigin.COMPLETENESS, rule="CLAIM-DATA", severity="error",
