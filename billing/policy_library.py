@@ -590,10 +590,17 @@ def _discriminating_tsquery(cursor, text: str) -> str:
     frequencies, chunks = _lexeme_frequencies(cursor)
     ordered = sorted(lexemes, key=lambda lexeme: frequencies.get(lexeme, 0))
     limit = max(COMMON_SHARE * chunks, COMMON_FLOOR)
-    keep = [lx for lx in ordered if frequencies.get(lx, 0) <= limit]
+    def quoted(lexeme: str) -> str:
+        return "'" + lexeme.replace("'", "''") + "'"
+
+    keep = [quoted(lx) for lx in ordered if frequencies.get(lx, 0) <= limit]
     if len(keep) < MIN_TERMS:
-        keep = ordered[:MIN_TERMS]
-    return " | ".join("'" + lexeme.replace("'", "''") + "'" for lexeme in keep)
+        # Too few rare words: the commonest ones join as one AND group, which matches few chunks (an OR of common
+        # words would have PostgreSQL rank a large share of the library: the slow tail of the searches).
+        common = [quoted(lx) for lx in ordered[len(keep):len(keep) + MIN_TERMS]]
+        if common:
+            keep.append("(" + " & ".join(common) + ")")
+    return " | ".join(keep)
 
 
 _frequency_cache: dict[str, object] = {"key": None, "value": ({}, 0)}
