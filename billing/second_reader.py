@@ -1,0 +1,553 @@
+"""The second reader's pure parts: the fact schema a local LLM fills, its prompt, and checking its reply.
+
+A language model reads the same transcript as the rule-based reader (billing.procedures, billing.diagnoses)
+and returns the same kinds of facts as JSON. Nothing here loads a model; this module only:
+
+1. states the schema (`Facts`, pydantic v2, strict: unknown keys and values outside the vocabularies are
+   refused) and builds the chat prompt for it (`build_prompt`), in chunks when a transcript is longer than
+   the model's context (`split_for_context`: by section, never silently cut);
+2. reads a reply (`parse_reply`): JSON inside code fences or prose is found, anything else raises
+   `SecondReaderError` saying what is wrong, which `retry_messages` turns into the one retry;
+3. grounds the facts in the transcript (`grounded`): levels and sides are normalised in code (billing.levels),
+   and a fact whose quote is not in the transcript is discarded, each discard recorded with its reason. A
+   small model invents words, splits "L4-L5" into "L4", "L5" and copies a side onto midline work
+   (../shared/RECIPES.md): only what the text shows survives.
+
+What the facts mean for the claim is billing.reconcile's question; the second reader never adds or removes
+a code by itself (DESIGN.md, "Workers, models and scale").
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from billing import levels as lv
+from billing.note import Note, split_sentences
+from billing.results import Evidence
+
+# --- vocabularies --------------------------------------------------------------------------------------------
+
+# The second reader's procedure names -> the rule reader's fact kind (billing.procedures.TRIGGERS), so the
+# two readers' facts can be compared. The names are the ones surgeons and coders use, which a small model
+# knows better than our internal kinds; several map to one kind where CPT codes them alike (a
+# microdiscectomy, a hemilaminotomy and a foraminotomy are all the 63030/63047-family "laminotomy" kind).
+PROCEDURE_KINDS: dict[str, str] = {
+    "acdf": "acdf",
+    "anterior_cervical_discectomy": "anterior_discectomy",
+    "cervical_disc_arthroplasty": "cervical_arthroplasty",
+    "corpectomy": "corpectomy",
+    "laminoplasty": "laminoplasty",
+    "tlif": "posterior_interbody",
+    "plif": "posterior_interbody",
+    "alif": "anterior_interbody",
+    "lateral_interbody_fusion": "anterior_interbody",   # XLIF, DLIF, OLIF, LLIF
+    "anterior_fusion": "anterior_fusion",
+    "posterolateral_fusion": "posterolateral_fusion",
+    "interbody_fusion": "interbody_fusion",
+    "fusion": "fusion",
+    "pedicle_subtraction_osteotomy": "three_column_osteotomy",
+    "posterior_column_osteotomy": "posterior_osteotomy",  # Smith-Petersen, Ponte
+    "transpedicular_decompression": "transpedicular",
+    "laminectomy": "laminectomy",
+    "laminotomy": "laminotomy",
+    "hemilaminotomy": "laminotomy",
+    "microdiscectomy": "laminotomy",
+    "discectomy": "laminotomy",
+    "foraminotomy": "laminotomy",
+    "revision_decompression": "re_exploration",
+    "decompression": "decompression",
+    "hardware_removal": "hardware_removal",
+    "fusion_exploration": "fusion_exploration",
+    "transforaminal_esi": "transforaminal_injection",
+    "selective_nerve_root_block": "transforaminal_injection",
+    "interlaminar_esi": "epidural",
+    "caudal_esi": "epidural",
+    "facet_injection": "facet_injection",
+    "medial_branch_block": "facet_injection",
+    "rfa": "rfa",
+    "si_joint_injection": "si_injection",
+    "si_joint_fusion": "si_fusion",
+    "kyphoplasty": "kyphoplasty",
+    "vertebroplasty": "vertebroplasty",
+    "discography": "discography",
+    "scs_percutaneous_lead": "scs_lead",
+    "scs_paddle_lead": "scs_paddle",
+    "scs_pulse_generator": "scs_generator",
+    "occipital_nerve_block": "occipital_block",
+    "trigger_point_injection": "trigger_point",
+}
+
+# Implants a procedure places -> the rule reader's detail kind that codes them (22840-22842, 22845-22847,
+# 22853/22854, 22848).
+IMPLANT_KINDS: dict[str, str] = {
+    "pedicle_screws": "instrumentation_posterior",
+    "lateral_mass_screws": "instrumentation_posterior",
+    "rods": "instrumentation_posterior",
+    "sublaminar_wires": "instrumentation_posterior",
+    "anterior_plate": "instrumentation_anterior",
+    "interbody_cage": "interbody_device",
+    "iliac_screws": "pelvic_fixation",
+}
+
+ProcedureKind = Literal[tuple(PROCEDURE_KINDS)]
+ImplantKind = Literal[tuple(IMPLANT_KINDS)]
+# Bone graft as the 2093x add-ons tell them apart (local vs separate-incision autograft, morselized vs structural
+# allograft) plus the biologics that are not coded but often dictated.
+GraftKind = Literal["local_autograft", "iliac_crest_autograft", "morselized_allograft", "structural_allograft",
+                    "demineralized_bone_matrix", "bmp", "bone_marrow_aspirate"]
+Approach = Literal["anterior", "posterior", "lateral", "oblique", "transforaminal", "interlaminar", "caudal",
+                   "percutaneous", "minimally_invasive"]
+Side = Literal["left", "right", "bilateral", "none"]
+# The rule-based diagnosis reader's condition kinds (billing.diagnoses.CONDITIONS), written out so that the
+# schema a model is shown does not change when a pattern table is reordered.
+ConditionKind = Literal[
+    "disc_displacement", "disc_degeneration", "annular_tear", "stenosis", "spondylolisthesis", "spondylolysis",
+    "spondylosis", "facet_arthropathy", "facet_syndrome", "radiculopathy", "myelopathy", "cord_compression",
+    "neurogenic_claudication", "sciatica", "neck_pain", "low_back_pain", "back_pain", "thoracic_pain", "leg_pain",
+    "arm_pain", "sacroiliitis", "si_instability", "instability", "si_joint_pain", "postlaminectomy",
+    "pseudarthrosis", "fracture", "scoliosis", "kyphosis", "myofascial_pain", "myalgia", "cervical_dystonia",
+    "torticollis", "occipital_neuralgia", "cervicogenic_headache", "painful_hardware", "hardware_failure", "crps",
+    "myeloma", "bone_metastasis",
+]
+
+# Sides as models write them; anything else is refused by the schema.
+_SIDE_WORDS = {"left": "left", "lt": "left", "l": "left", "left-sided": "left", "right": "right", "rt": "right",
+               "r": "right", "right-sided": "right", "bilateral": "bilateral", "bilaterally": "bilateral",
+               "bilat": "bilateral", "b/l": "bilateral", "both": "bilateral", "none": "none", "midline": "none",
+               "n/a": "none", "": "none"}
+
+
+class SecondReaderError(ValueError):
+    """The second reader's reply cannot be used; the message says what is wrong (and goes back to the model)."""
+
+
+def _readable_level(value: str) -> str:
+    value = value.strip()
+    mentions = lv.find_levels(value)
+    rest = value
+    for mention in reversed(mentions):
+        rest = rest[: mention.start] + rest[mention.end :]
+    if not mentions or re.search(r"[A-Za-z0-9]", re.sub(r"\b(?:and|to|through)\b", "", rest)):
+        raise ValueError(f"{value!r} is not a spinal level; write an interspace like 'L4-L5' or a vertebra like 'L4'")
+    return value
+
+
+class _Fact(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    levels: list[str] = Field(default_factory=list, description="Interspaces like 'L4-L5' or vertebrae like 'L4'")
+    side: Side = "none"
+    negated: bool = Field(False, description="True when the text says it was NOT done / is NOT present")
+    quote: str = Field(min_length=3, max_length=400, description="The exact words of the transcript this rests on")
+
+    @field_validator("levels")
+    @classmethod
+    def _levels_are_levels(cls, values: list[str]) -> list[str]:
+        return [_readable_level(v) for v in values]
+
+    @field_validator("side", mode="before")
+    @classmethod
+    def _side_word(cls, value: object) -> object:
+        if value is None:
+            return "none"
+        if isinstance(value, str):
+            return _SIDE_WORDS.get(value.strip().lower(), value)
+        return value
+
+
+class ProcedureRead(_Fact):
+    kind: ProcedureKind
+    approach: Approach | None = None
+    implants: list[ImplantKind] = Field(default_factory=list)
+    graft: list[GraftKind] = Field(default_factory=list)
+
+
+class DiagnosisRead(_Fact):
+    condition: ConditionKind
+
+
+class Facts(BaseModel):
+    """What the second reader returns: the procedures done in this session and the diagnoses treated."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    procedures: list[ProcedureRead]
+    diagnoses: list[DiagnosisRead]
+
+
+def merge(parts: list[Facts]) -> Facts:
+    """The facts of a transcript read in chunks, in chunk order."""
+    return Facts(procedures=[p for part in parts for p in part.procedures],
+                 diagnoses=[d for part in parts for d in part.diagnoses])
+
+
+# --- the prompt ----------------------------------------------------------------------------------------------
+
+_RULES = """\
+Rules:
+- Report only what the text says was done in THIS session, and the diagnoses it names. Never guess.
+- Every fact has "quote": the exact words of the transcript it rests on, copied character for character.
+- Levels: interspaces as "L4-L5", "C5-C6", "L5-S1"; single vertebrae as "L4". One disc space is ONE
+  interspace ("L4-L5"), never two vertebrae.
+- "side" is "left", "right" or "bilateral" only when the text says so; otherwise "none".
+- Procedures or diagnoses the text says were not done or are absent ("no fusion", "no myelopathy") are
+  reported with "negated": true.
+- Never write a CPT or ICD-10 code, and never add a key the schema does not have.
+- Reply with one JSON object and nothing else."""
+
+
+def build_prompt(transcript: str, *, section: str | None = None) -> list[dict]:
+    """Chat messages asking for `Facts` as JSON; `section` says which part of a longer note this is."""
+    schema = json.dumps(Facts.model_json_schema(), separators=(",", ":"))
+    system = ("You read spine surgery and pain procedure dictations for a medical biller. Extract the procedures "
+              "performed and the diagnoses as JSON matching this JSON schema:\n"
+              f"{schema}\n\n{_RULES}")
+    intro = "Transcript:"
+    if section:
+        intro = f"This is {section} of a longer transcript; report only what this part says.\nTranscript:"
+    return [{"role": "system", "content": system}, {"role": "user", "content": f"{intro}\n{transcript}"}]
+
+
+def retry_messages(messages: list[dict], reply: str, error: SecondReaderError | str) -> list[dict]:
+    """The conversation for the one retry: the bad reply, then what was wrong with it."""
+    return [*messages, {"role": "assistant", "content": reply},
+            {"role": "user", "content": f"That reply cannot be used: {error}\nReply again with only the corrected "
+                                        "JSON object, following the schema and the rules."}]
+
+
+# A line that opens a section ("Procedure:", "FINDINGS:", "Preoperative diagnosis:") or a blank line: where a
+# long transcript may be cut without parting a sentence from its section.
+_SECTION_START = re.compile(r"\n[ \t]*\n|\n(?=[ \t]*[A-Za-z][A-Za-z /&()'-]{2,60}:)")
+
+
+def split_for_context(transcript: str, *, max_chars: int) -> list[str]:
+    """Chunks of at most max_chars that join back to the whole transcript: cut between sections (headings,
+    blank-line paragraphs), a section longer than max_chars between sentences, a sentence longer than that
+    between words. Nothing is dropped: "".join(chunks) == transcript."""
+    if max_chars < 1:
+        raise ValueError("max_chars must be positive")
+    if len(transcript) <= max_chars:
+        return [transcript] if transcript else []
+    # After a blank line; before a heading (after the newline that ends the line above it).
+    cuts = sorted({0, len(transcript), *(m.end() if m.group().count("\n") > 1 else m.start() + 1
+                                         for m in _SECTION_START.finditer(transcript))})
+    pieces: list[str] = []
+    for start, end in zip(cuts, cuts[1:], strict=False):
+        pieces.extend(_fit(transcript[start:end], max_chars))
+    chunks: list[str] = []
+    for piece in pieces:
+        if chunks and len(chunks[-1]) + len(piece) <= max_chars:
+            chunks[-1] += piece
+        else:
+            chunks.append(piece)
+    return chunks
+
+
+def _fit(text: str, max_chars: int) -> list[str]:
+    if len(text) <= max_chars:
+        return [text]
+    spans = split_sentences(text)
+    cuts = sorted({0, len(text), *(s for s, _ in spans)})
+    parts = [text[a:b] for a, b in zip(cuts, cuts[1:], strict=False)]
+    if len(parts) > 1:
+        out: list[str] = []
+        for part in parts:
+            for fitted in _fit(part, max_chars):
+                if out and len(out[-1]) + len(fitted) <= max_chars:
+                    out[-1] += fitted
+                else:
+                    out.append(fitted)
+        return out
+    # One sentence longer than the context: between words, and a word longer than that in pieces.
+    out = []
+    for word in re.findall(r"\S*\s*", text):
+        while len(word) > max_chars:
+            out.append(word[:max_chars])
+            word = word[max_chars:]
+        if not word:
+            continue
+        if out and len(out[-1]) + len(word) <= max_chars:
+            out[-1] += word
+        else:
+            out.append(word)
+    return out
+
+
+# --- the reply -----------------------------------------------------------------------------------------------
+
+_FENCE = re.compile(r"```(?:json|JSON)?\s*\n?(.*?)```", re.DOTALL)
+
+
+def _first_object(text: str) -> str | None:
+    """The first balanced {...} in text, braces inside JSON strings not counted."""
+    start = text.find("{")
+    while start != -1:
+        depth, in_string, escaped = 0, False, False
+        for i in range(start, len(text)):
+            ch = text[i]
+            if in_string:
+                if escaped:
+                    escaped = False
+                elif ch == "\\":
+                    escaped = True
+                elif ch == '"':
+                    in_string = False
+            elif ch == '"':
+                in_string = True
+            elif ch == "{":
+                depth += 1
+            elif ch == "}":
+                depth -= 1
+                if depth == 0:
+                    return text[start : i + 1]
+        start = text.find("{", start + 1)
+    return None
+
+
+def _describe(error: ValidationError) -> str:
+    problems = []
+    for item in error.errors():
+        where = "".join(f"[{p}]" if isinstance(p, int) else (f".{p}" if i else str(p))
+                        for i, p in enumerate(item["loc"])) or "reply"
+        message = item["msg"]
+        if item["type"] == "extra_forbidden":
+            message = "is not a key of the schema"
+        elif item["type"] == "missing":
+            message = "is missing"
+        elif "input" in item and not isinstance(item["input"], dict | list):
+            shown = repr(item["input"])
+            message += f" (got {shown[:40] + '...' if len(shown) > 40 else shown})"
+        problems.append(f"{where}: {message}")
+    return "; ".join(problems)
+
+
+def parse_reply(text: str) -> Facts:
+    """The facts in a model's reply: bare JSON, JSON in ``` fences, or the first JSON object amid prose."""
+    if not text or not text.strip():
+        raise SecondReaderError("the reply is empty: expected one JSON object")
+    candidates = [m.group(1).strip() for m in _FENCE.finditer(text)]
+    candidates.append(text.strip())
+    data = None
+    for candidate in candidates:
+        try:
+            data = json.loads(candidate)
+            break
+        except json.JSONDecodeError:
+            found = _first_object(candidate)
+            if found is None:
+                continue
+            try:
+                data = json.loads(found)
+                break
+            except json.JSONDecodeError as error:
+                raise SecondReaderError(f"the reply is not valid JSON: {error.msg} at character {error.pos} "
+                                        "of its JSON object") from None
+    if data is None:
+        raise SecondReaderError("the reply is not JSON: no JSON object found")
+    if not isinstance(data, dict):
+        raise SecondReaderError(f"the reply is JSON but not an object (got a {type(data).__name__})")
+    try:
+        return Facts.model_validate(data)
+    except ValidationError as error:
+        raise SecondReaderError(f"the reply does not match the schema: {_describe(error)}") from None
+
+
+# --- grounding -----------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class GroundedProcedure:
+    kind: str                                   # the second reader's name ("foraminotomy")
+    rule_kind: str                              # the rule reader's kind it compares with ("laminotomy")
+    interspaces: tuple[lv.Interspace, ...]
+    vertebrae: tuple[lv.Vertebra, ...]          # vertebrae named alone (not the ends of an interspace)
+    side: str | None                            # left | right | bilateral | None
+    negated: bool
+    evidence: Evidence
+    approach: str | None = None
+    implants: tuple[str, ...] = ()
+    graft: tuple[str, ...] = ()
+
+    @property
+    def level_names(self) -> list[str]:
+        return [i.name for i in self.interspaces] + [v.name for v in self.vertebrae]
+
+
+@dataclass(frozen=True)
+class GroundedDiagnosis:
+    condition: str
+    interspaces: tuple[lv.Interspace, ...]
+    vertebrae: tuple[lv.Vertebra, ...]
+    side: str | None
+    negated: bool
+    evidence: Evidence
+
+    @property
+    def level_names(self) -> list[str]:
+        return [i.name for i in self.interspaces] + [v.name for v in self.vertebrae]
+
+
+@dataclass(frozen=True)
+class Dropped:
+    """Something the second reader said that the transcript does not show: the whole fact, a level or a side."""
+
+    fact: ProcedureRead | DiagnosisRead
+    part: str      # "fact", "side" or "level"
+    reason: str
+
+
+@dataclass
+class GroundedFacts:
+    procedures: list[GroundedProcedure] = field(default_factory=list)
+    diagnoses: list[GroundedDiagnosis] = field(default_factory=list)
+    dropped: list[Dropped] = field(default_factory=list)
+
+
+def _folded(text: str) -> tuple[str, list[int]]:
+    """Letters and digits only, lower case, with each one's offset in text: quotes match across the model's
+    changes of case, spacing and punctuation ("L4/5" for "L4-5", a dropped comma)."""
+    kept, offsets = [], []
+    for i, ch in enumerate(text):
+        if ch.isalnum():
+            kept.append(ch.lower())
+            offsets.append(i)
+    return "".join(kept), offsets
+
+
+# A quote shorter than this (letters and digits) is found almost anywhere and proves nothing.
+_MIN_QUOTE_CHARS = 6
+# "...", "…": the model skipping words inside its quote; each part must be found, in order, close together.
+_ELLIPSIS = re.compile(r"\.\.\.+|…")
+_PART_GAP = 200
+
+
+def find_quote(quote: str, transcript: str, *, near: list[str] = ()) -> tuple[int, int] | None:
+    """(start, end) of quote in transcript, or None. Among several places, the first whose sentence names one
+    of the `near` levels."""
+    folded, offsets = _folded(transcript)
+    parts = [_folded(p)[0] for p in _ELLIPSIS.split(quote)]
+    parts = [p for p in parts if p]
+    if not parts or sum(len(p) for p in parts) < _MIN_QUOTE_CHARS:
+        return None
+    places = []
+    position = folded.find(parts[0])
+    while position != -1:
+        cursor, end = position + len(parts[0]), position + len(parts[0])
+        for part in parts[1:]:
+            found = folded.find(part, cursor, cursor + _PART_GAP + len(part))
+            if found == -1:
+                end = None
+                break
+            cursor = end = found + len(part)
+        if end is not None:
+            places.append((offsets[position], offsets[end - 1] + 1))
+        position = folded.find(parts[0], position + 1)
+    if not places:
+        return None
+    if near:
+        wanted = {n for name in near for n in _names(lv.find_levels(name))}
+        for start, end in places:
+            s, e = _sentence(transcript, start, end)
+            if wanted & set(_names(lv.find_levels(transcript[s:e]))):
+                return start, end
+    return places[0]
+
+
+def _names(mentions: list[lv.LevelMention]) -> list[str]:
+    return [i.name for m in mentions for i in m.interspaces] + [v.name for m in mentions for v in m.vertebrae]
+
+
+def _sentence(transcript: str, start: int, end: int) -> tuple[int, int]:
+    spans = split_sentences(transcript)
+    first = next((s for s, e in spans if s <= start < e), start)
+    last = next((e for s, e in spans if s < end <= e), end)
+    return first, last
+
+
+def _window(note: Note, start: int, end: int) -> str:
+    """Where a fact's levels and side may be said: its sentence, its section, and a templated LEVELS/SIDE line."""
+    s, e = _sentence(note.text, start, end)
+    parts = [note.text[s:e]]
+    section = note.section_at(start)
+    if section is not None:
+        parts.append(note.section_text(section))
+    parts += [note.section_text(b) for b in note.bodies("levels", "side")]
+    return "\n".join(parts)
+
+
+def _levels(fact: ProcedureRead | DiagnosisRead, window_mentions: list[lv.LevelMention], quote_mentions,
+            dropped: list[Dropped]) -> tuple[tuple[lv.Interspace, ...], tuple[lv.Vertebra, ...]]:
+    interspaces: list[lv.Interspace] = []
+    vertebrae: list[lv.Vertebra] = []
+    for written in fact.levels:
+        for mention in lv.find_levels(written):
+            if mention.form in ("interspace", "range"):
+                interspaces += [i for i in mention.interspaces if i not in interspaces]
+            else:
+                vertebrae += [v for v in mention.vertebrae if v not in vertebrae]
+    # "L4", "L5" for the disc the text calls "L4-5" (a small model splits interspaces): one interspace.
+    for mention in quote_mentions:
+        for interspace in mention.interspaces:
+            if interspace.upper in vertebrae and interspace.lower in vertebrae:
+                vertebrae = [v for v in vertebrae if v not in (interspace.upper, interspace.lower)]
+                if interspace not in interspaces:
+                    interspaces.append(interspace)
+    said_interspaces = {i for m in window_mentions for i in m.interspaces}
+    said_vertebrae = {v for m in window_mentions for v in m.vertebrae}
+    kept_interspaces = []
+    for interspace in interspaces:
+        if interspace in said_interspaces:
+            kept_interspaces.append(interspace)
+        else:
+            dropped.append(Dropped(fact, "level", f"{interspace.name} is not named near the quote"))
+    kept_vertebrae = []
+    for vertebra in vertebrae:
+        if vertebra in said_vertebrae:
+            kept_vertebrae.append(vertebra)
+        else:
+            dropped.append(Dropped(fact, "level", f"{vertebra.name} is not named near the quote"))
+    return tuple(sorted(kept_interspaces)), tuple(sorted(kept_vertebrae))
+
+
+def _grounded_side(fact: ProcedureRead | DiagnosisRead, window: str, dropped: list[Dropped]) -> str | None:
+    # billing.procedures._side is the rule reader's own side reader (private there): both readers then agree on
+    # what counts as a side word ("b/l", "L>R", "rt").
+    from billing.procedures import _side
+
+    if fact.side == "none":
+        return None
+    if _side(window) is None:
+        dropped.append(Dropped(fact, "side", f"no side word near the quote for {fact.side!r}"))
+        return None
+    return fact.side
+
+
+def grounded(facts: Facts, transcript: str) -> GroundedFacts:
+    """The facts the transcript shows, each with its Evidence span; levels and sides normalised, discards listed."""
+    note = Note(transcript)
+    out = GroundedFacts()
+    for fact in [*facts.procedures, *facts.diagnoses]:
+        span = find_quote(fact.quote, transcript, near=fact.levels)
+        if span is None:
+            out.dropped.append(Dropped(fact, "fact", "its quote is not in the transcript"))
+            continue
+        start, end = span
+        evidence = Evidence(start, end, transcript[start:end])
+        window = _window(note, start, end)
+        interspaces, vertebrae = _levels(fact, lv.find_levels(window), lv.find_levels(evidence.text), out.dropped)
+        side = _grounded_side(fact, window, out.dropped)
+        if isinstance(fact, ProcedureRead):
+            out.procedures.append(GroundedProcedure(
+                kind=fact.kind, rule_kind=PROCEDURE_KINDS[fact.kind], interspaces=interspaces, vertebrae=vertebrae,
+                side=side, negated=fact.negated, evidence=evidence, approach=fact.approach,
+                implants=tuple(fact.implants), graft=tuple(fact.graft)))
+        else:
+            out.diagnoses.append(GroundedDiagnosis(
+                condition=fact.condition, interspaces=interspaces, vertebrae=vertebrae, side=side,
+                negated=fact.negated, evidence=evidence))
+    return out
