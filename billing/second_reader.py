@@ -319,9 +319,11 @@ def _describe(error: ValidationError) -> str:
             message = "is not a key of the schema"
         elif item["type"] == "missing":
             message = "is missing"
-        elif "input" in item and not isinstance(item["input"], dict | list):
-            shown = repr(item["input"])
-            message += f" (got {shown[:40] + '...' if len(shown) > 40 else shown})"
+        elif item["type"] in ("literal_error", "enum") and isinstance(item.get("input"), str) \
+                and len(item["input"]) <= 40:
+            # Only a vocabulary value is shown (the model needs it to correct itself); free text such as a quote
+            # is transcript words, which are PHI, and a failed read's message is stored and may be logged.
+            message += f" (got {item['input']!r})"
         problems.append(f"{where}: {message}")
     return "; ".join(problems)
 

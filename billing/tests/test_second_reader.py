@@ -269,3 +269,12 @@ def test_a_templated_levels_line_grounds_the_level():
                                         "quote": "Lumbar medial branch blocks"}], diagnoses=[]), transcript)
     assert (facts.procedures[0].level_names, facts.procedures[0].side) == (["L4-L5", "L5-S1"], "right")
     assert facts.dropped == []
+
+
+def test_a_validation_error_never_repeats_free_text_of_the_reply():
+    """A failed read's message is stored and may reach a log: it names the field, never the transcript's words."""
+    reply = json.dumps({"procedures": [{"kind": "laminotomy", "levels": ["L4-L5"], "side": "left",
+                                        "quote": 4455667788}], "diagnoses": []})
+    with pytest.raises(SecondReaderError) as caught:
+        parse_reply(reply)
+    assert "procedures[0].quote" in str(caught.value) and "4455667788" not in str(caught.value)
