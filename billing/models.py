@@ -93,7 +93,8 @@ class ReferenceCode(models.Model):
     """A searchable copy of the billable ICD-10-CM codes and our CPT catalogue, for search-as-you-type (pg_trgm).
 
     The files stay the source of truth (billing.icd, billing.cpt); this table is filled from them by migration
-    0002 and `manage.py load_code_search`. It is unmanaged on purpose: Django's flush (between transactional
+    0002 (billing.code_search.reference_codes_reload; run it again after a catalogue or code-set change: there is
+    no management command for it yet). It is unmanaged on purpose: Django's flush (between transactional
     tests) skips unmanaged tables, so live servers and workers in tests keep a full code search, like the
     in-memory reference data.
     """
