@@ -103,19 +103,20 @@ class CoveragePolicyAdminForm(forms.ModelForm):
     def clean_cpt_codes(self):
         from billing import payer_rules
 
-        value = self.cleaned_data["cpt_codes"]
-        try:
-            payer_rules.parse_codes(value.replace(",", " ").split(), "procedure codes")
-        except payer_rules.RuleError as exc:
-            raise forms.ValidationError(str(exc)) from None
-        return " ".join(value.replace(",", " ").split())
+        return self._codes("cpt_codes", payer_rules.parse_codes, "procedure codes")
 
     def clean_covered_diagnoses(self):
         from billing import payer_rules
 
-        value = self.cleaned_data["covered_diagnoses"]
+        return self._codes("covered_diagnoses", payer_rules.parse_diagnosis_patterns, "covered ICD-10-CM")
+
+    def _codes(self, field: str, parse, label: str) -> str:
+        """The field's codes, checked by `parse` (billing.payer_rules) and kept space separated."""
+        from billing import payer_rules
+
+        codes = self.cleaned_data[field].replace(",", " ").split()
         try:
-            payer_rules.parse_diagnosis_patterns(value.replace(",", " ").split(), "covered ICD-10-CM")
+            parse(codes, label)
         except payer_rules.RuleError as exc:
             raise forms.ValidationError(str(exc)) from None
-        return " ".join(value.replace(",", " ").split())
+        return " ".join(codes)

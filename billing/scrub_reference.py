@@ -343,15 +343,22 @@ def payer_rules_loaded(*, using: str = "default") -> tuple:
 def _payer_rules(using: str) -> tuple:
     """Every active payer rule, compiled (each row once per process and version); a rule that no longer compiles
     (a code left the catalogue) is skipped and logged, and the admin shows why when it is opened."""
+    return _compiled_rows(PayerRule.objects.using(using), _RULE_FIELDS, _compiled_rule, what="payer rule",
+                          name="rule_id")
+
+
+def _compiled_rows(rows, fields: tuple[str, ...], compile_row, *, what: str, name: str) -> tuple:
+    """Each active row compiled by `compile_row(pk, updated_at, json of fields)` (an lru_cache: once per row and
+    version); a row that no longer compiles is skipped and logged by its `name` field."""
     from billing import payer_rules
 
     compiled = []
-    for row in PayerRule.objects.using(using).filter(active=True).values("pk", "updated_at", *_RULE_FIELDS):
-        data = json.dumps({k: row[k] for k in _RULE_FIELDS}, default=str)
+    for row in rows.filter(active=True).values("pk", "updated_at", *fields):
+        data = json.dumps({k: row[k] for k in fields}, default=str)
         try:
-            compiled.append(_compiled_rule(row["pk"], row["updated_at"], data))
+            compiled.append(compile_row(row["pk"], row["updated_at"], data))
         except payer_rules.RuleError as exc:
-            log.warning("payer rule skipped", extra={"rule_id": row["rule_id"], "error": str(exc)[:200]})
+            log.warning(f"{what} skipped", extra={name: row[name], "error": str(exc)[:200]})
     return tuple(compiled)
 
 
@@ -380,16 +387,8 @@ def coverage_policies_loaded(*, using: str = "default") -> tuple:
 
 
 def _coverage_policies(using: str) -> tuple:
-    from billing import payer_rules
-
-    compiled = []
-    for row in CoveragePolicy.objects.using(using).filter(active=True).values("pk", "updated_at", *_POLICY_FIELDS):
-        data = json.dumps({k: row[k] for k in _POLICY_FIELDS}, default=str)
-        try:
-            compiled.append(_compiled_policy(row["pk"], row["updated_at"], data))
-        except payer_rules.RuleError as exc:
-            log.warning("coverage policy skipped", extra={"policy_id": row["policy_id"], "error": str(exc)[:200]})
-    return tuple(compiled)
+    return _compiled_rows(CoveragePolicy.objects.using(using), _POLICY_FIELDS, _compiled_policy,
+                          what="coverage policy", name="policy_id")
 
 
 def prepared(claim: scrub.ScrubClaim, *, using: str = "default") -> tuple[scrub.ScrubClaim, scrub.ScrubReference]:
