@@ -9,7 +9,7 @@ from django.db.models import F, Func, Q
 from simple_history.models import HistoricalRecords
 
 from billing import cpt
-from billy.models import Practice
+from billy.models import PayerType, Practice
 
 
 class DateRange(Func):
@@ -122,16 +122,8 @@ class ReferenceCode(models.Model):
 # tests scrub against the same tables as production. A later migration that changes one of them marks it
 # managed, alters it, and marks it unmanaged again.
 
-class PayerScope(models.TextChoices):
-    """Which payers a rule applies to (the practice's Payer.payer_type values), blank for every payer."""
-
-    ALL = "", "Every payer"
-    MEDICARE = "medicare", "Medicare"
-    MEDICAID = "medicaid", "Medicaid"
-    COMMERCIAL = "commercial", "Commercial"
-    WORKERS_COMP = "workers_comp", "Workers' compensation"
-    AUTO = "auto", "Automobile medical"
-    SELF_PAY = "self_pay", "Self-pay"
+# Which payers a rule applies to: a payer type (the practice's Payer.payer_type), blank for every payer.
+PAYER_SCOPES = [("", "Every payer"), *PayerType.choices]
 
 
 class EditOrigin(models.TextChoices):
@@ -219,7 +211,7 @@ class MUE(models.Model):
 class ScopedRule(models.Model):
     """What payer rules, modifier conventions and coverage policies share: which payers, which dates."""
 
-    payer_type = models.CharField(max_length=20, choices=PayerScope.choices, blank=True, default="")
+    payer_type = models.CharField(max_length=20, choices=PAYER_SCOPES, blank=True, default="")
     payer_ids = models.CharField("EDI payer ids", max_length=300, blank=True,
                                  help_text="Space or comma separated; empty: every payer of the payer type.")
     effective = models.DateField("first date of service", null=True, blank=True)

@@ -16,7 +16,7 @@ from django.urls import path, reverse
 from django.utils.html import format_html
 
 from billing import policy_library
-from billing.models import PayerScope
+from billing.models import PAYER_SCOPES
 from billing.policy_models import PolicyChunk, PolicyDocument, PolicyKind, PolicyStatus
 from billing.policy_services import PolicyDetails, policy_document_retry, policy_document_upload
 from billy.admin import AuditedAdminMixin, admin_practice_ids
@@ -36,7 +36,7 @@ class PolicyUploadForm(forms.Form):
                                  help_text="L33906, A56651 …: a document with the identifier of one already in the "
                                            "library becomes its next version (the old one is kept).")
     kind = forms.ChoiceField(choices=[("", "From the file, else Other"), *PolicyKind.choices], required=False)
-    payer_type = forms.ChoiceField(choices=PayerScope.choices, required=False)
+    payer_type = forms.ChoiceField(choices=PAYER_SCOPES, required=False)
     payer_ids = forms.CharField(max_length=300, required=False, label="EDI payer ids",
                                 help_text="Space separated; empty: every payer of the payer type.")
     source_url = forms.URLField(max_length=500, required=False)

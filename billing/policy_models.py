@@ -21,7 +21,7 @@ from django.db.models import Q
 from pgvector.django import HnswIndex, VectorField
 
 from billing.embeddings import DIMENSIONS
-from billing.models import PayerScope
+from billing.models import PAYER_SCOPES
 
 
 class PolicyKind(models.TextChoices):
@@ -78,7 +78,7 @@ class PolicyDocument(models.Model):
     identifier = models.CharField(max_length=40, blank=True, db_index=True,
                                   help_text="The CMS or payer document id (L33906, A56651); versions share it. "
                                             "Without one, versions are matched by title.")
-    payer_type = models.CharField(max_length=20, choices=PayerScope.choices, blank=True, default="",
+    payer_type = models.CharField(max_length=20, choices=PAYER_SCOPES, blank=True, default="",
                                   help_text="Empty: applies to every payer.")
     payer_ids = models.CharField("EDI payer ids", max_length=300, blank=True,
                                  help_text="Space separated; empty: every payer of the payer type.")

@@ -154,6 +154,17 @@ class KeyCanary(models.Model):
         return self.purpose
 
 
+class PayerType(models.TextChoices):
+    """What kind of payer a payer is: patients.Payer.payer_type, and the scope of billing's payer rules."""
+
+    MEDICARE = "medicare", "Medicare"
+    MEDICAID = "medicaid", "Medicaid"
+    COMMERCIAL = "commercial", "Commercial"
+    WORKERS_COMP = "workers_comp", "Workers' compensation"
+    AUTO = "auto", "Automobile medical"
+    SELF_PAY = "self_pay", "Self-pay"
+
+
 class PlaceOfService(models.TextChoices):
     """CMS place of service codes a spine and pain practice bills from (CMS-1500 item 24B)."""
 

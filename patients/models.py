@@ -14,7 +14,7 @@ from django.db import models
 from django.db.models import F, Func, Q
 
 from billy.identifiers import validate_postal_code, validate_state
-from billy.models import Practice
+from billy.models import PayerType, Practice  # PayerType: defined with the other shared vocabularies
 from billy.phi import BlindIndexField, PhiCharField, PhiDateField
 
 
@@ -59,15 +59,6 @@ class Patient(models.Model):
     def display_name(self) -> str:
         given = " ".join(part for part in (self.given_name, self.middle_name) if part)
         return f"{self.family_name or ''}, {given}".strip(", ")
-
-
-class PayerType(models.TextChoices):
-    MEDICARE = "medicare", "Medicare"
-    MEDICAID = "medicaid", "Medicaid"
-    COMMERCIAL = "commercial", "Commercial"
-    WORKERS_COMP = "workers_comp", "Workers' compensation"
-    AUTO = "auto", "Automobile medical"
-    SELF_PAY = "self_pay", "Self-pay"
 
 
 class ClaimFilingIndicator(models.TextChoices):

@@ -356,10 +356,10 @@ def test_search_can_be_kept_to_some_documents_or_one_payer_scope(test_library):
 
 
 def test_the_payer_scope_choices_are_the_practices_payer_types():
-    from billing.models import PayerScope
+    from billing.models import PAYER_SCOPES
     from patients.models import PayerType
 
-    assert set(PayerScope.values) - {""} == set(PayerType.values)
+    assert {value for value, _ in PAYER_SCOPES} - {""} == set(PayerType.values)
 
 
 # --- seed documents and coverage seed ----------------------------------------------------------------------
