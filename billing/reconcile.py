@@ -149,7 +149,7 @@ def _level_difference(fact_interspaces, fact_vertebrae, read_interspaces, read_v
 
 def _finding(rule: str, message: str, rule_evidence, read_evidence: Evidence, fix: str) -> Finding:
     return Finding(rule, "warning", message, evidence=(*rule_evidence, read_evidence), fix=fix,
-                   source_title=SOURCE_TITLE, source_passage=read_evidence.text)
+                   source_title=SOURCE_TITLE)
 
 
 _CHECK = "Read the note: if the work is documented, correct the draft; if not, dismiss this finding."
@@ -164,7 +164,7 @@ def _reconcile_procedure(rule: RuleFacts, read: GroundedProcedure, out: Reconcil
             out.findings.append(_finding(
                 "LLM-NEGATION-DIFFERS",
                 f"The draft codes a {_words(fact.kind)}, but the second reader reads the note as saying it was not "
-                f'done ("{quote.text}").', fact.evidence, quote,
+                f'done.', fact.evidence, quote,
                 "Query the physician or read the note: code it only if it was done."))
         return
     if fact is None:
@@ -172,12 +172,12 @@ def _reconcile_procedure(rule: RuleFacts, read: GroundedProcedure, out: Reconcil
         if negated is not None:
             out.findings.append(_finding(
                 "LLM-NEGATION-DIFFERS",
-                f"The second reader found a {_described(read)} that the draft reads as not done and does not code "
-                f'("{quote.text}").', negated.evidence, quote, _CHECK))
+                f"The second reader found a {_described(read)} that the draft reads as not done and does not "
+                "code.", negated.evidence, quote, _CHECK))
         else:
             out.findings.append(_finding(
                 "LLM-PROCEDURE-MISSED",
-                f"The second reader found a {_described(read)} that the draft does not code (\"{quote.text}\").",
+                f"The second reader found a {_described(read)} that the draft does not code.",
                 (), quote, _CHECK))
         return
     key = f"procedure:{fact.kind}"
@@ -189,15 +189,15 @@ def _reconcile_procedure(rule: RuleFacts, read: GroundedProcedure, out: Reconcil
         drafted = " and ".join(fact.level_names)
         out.findings.append(_finding(
             "LLM-LEVEL-DIFFERS",
-            f"The draft codes the {_words(fact.kind)} at {drafted}; the second reader reads it at {said} "
-            f'("{quote.text}").', fact.evidence, quote,
+            f"The draft codes the {_words(fact.kind)} at {drafted}; the second reader reads it at {said}.",
+            fact.evidence, quote,
             "Check the levels in the note: units and add-on codes follow them."))
     if read.side and fact.laterality and read.side != fact.laterality:
         disputed = True
         out.findings.append(_finding(
             "LLM-SIDE-DIFFERS",
             f"The draft codes the {_words(fact.kind)} as {fact.laterality}; the second reader reads it as "
-            f'{read.side} ("{quote.text}").', fact.evidence, quote,
+            f'{read.side}.', fact.evidence, quote,
             "Check the side in the note: it decides the LT/RT/50 modifier."))
     if disputed:
         out.confidence[key] = "disputed"
@@ -208,7 +208,7 @@ def _reconcile_procedure(rule: RuleFacts, read: GroundedProcedure, out: Reconcil
             out.findings.append(_finding(
                 "LLM-IMPLANT-MISSED",
                 f"The second reader found {implant.replace('_', ' ')} with the {_words(read.kind)} that the draft "
-                f'does not code ("{quote.text}").', fact.evidence, quote, _CHECK))
+                f'does not code.', fact.evidence, quote, _CHECK))
 
 
 def _codes_for(condition: str, codes: list[DiagnosisCode]) -> list[DiagnosisCode]:
@@ -230,7 +230,7 @@ def _reconcile_diagnosis(rule: RuleFacts, read: GroundedDiagnosis, out: Reconcil
             out.findings.append(_finding(
                 "LLM-NEGATION-DIFFERS",
                 f"The draft codes {code.code} ({code.description}), but the second reader reads the note as denying "
-                f'{condition} ("{quote.text}").', code.evidence, quote,
+                f'{condition}.', code.evidence, quote,
                 "Read the note: a condition the physician rules out is not coded."))
         return
     if not codes:
@@ -240,7 +240,7 @@ def _reconcile_diagnosis(rule: RuleFacts, read: GroundedDiagnosis, out: Reconcil
         out.findings.append(_finding(
             "LLM-DIAGNOSIS-MISSED",
             f"The second reader found {_side_words(read.side)}{levels + ' ' if levels else ''}{condition} that the "
-            f'draft does not code ("{quote.text}").', (), quote,
+            f'draft does not code.', (), quote,
             "Read the note: add the diagnosis if it is documented as a reason for the procedure."))
         return
     for code in codes:
@@ -254,7 +254,7 @@ def _reconcile_diagnosis(rule: RuleFacts, read: GroundedDiagnosis, out: Reconcil
             out.findings.append(_finding(
                 "LLM-LEVEL-DIFFERS",
                 f"The draft codes {code.code} ({code.description}) at {' and '.join(code.levels)}; the second reader "
-                f'reads {condition} at {" and ".join(read.level_names)} ("{quote.text}").', code.evidence, quote,
+                f'reads {condition} at {" and ".join(read.level_names)}.', code.evidence, quote,
                 "Check the level in the note: it can change the code."))
         else:
             _confirm(out, key)

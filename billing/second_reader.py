@@ -21,6 +21,8 @@ from __future__ import annotations
 
 import json
 import re
+import time
+import typing
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -94,6 +96,64 @@ IMPLANT_KINDS: dict[str, str] = {
     "iliac_screws": "pelvic_fixation",
 }
 
+# Words a sentence must hold for the second reader's name of a procedure or implant to stand: a small model puts a
+# wrong name on a right quote ("interlaminar_esi" on a TLIF sentence), and a name the sentence does not say is
+# a fact without evidence, discarded like a quote that is not in the transcript.
+KIND_WORDS: dict[str, str] = {
+    "acdf": r"\bACDF\b|anterior\s+cervical|(?:discectom|diskectom)[^.;]{0,60}(?:fusion|arthrodes)",
+    "anterior_cervical_discectomy": r"anterior[^.;]{0,40}(?:discectom|diskectom)|\bACDF?\b",
+    "cervical_disc_arthroplasty": r"arthroplast|(?:disc|disk)\s+replacement|artificial\s+(?:disc|disk)",
+    "corpectomy": r"corpectom|vertebrectom",
+    "laminoplasty": r"laminoplast",
+    "tlif": r"\bT\.?LIF|transforaminal[^.;]{0,30}interbody",
+    "plif": r"\bP\.?LIF|posterior\s+lumbar\s+interbody",
+    "alif": r"\bA\.?LIF|anterior\s+lumbar\s+interbody",
+    "lateral_interbody_fusion": r"\b[XDOL]\.?LIF|lateral[^.;]{0,30}interbody",
+    "anterior_fusion": r"anterior[^.;]{0,60}(?:fusion|arthrodes)",
+    "posterolateral_fusion": r"posterolateral|intertransverse|posterior[^.;]{0,30}(?:fusion|arthrodes)",
+    "interbody_fusion": r"interbody|\b[TPAXDOL]LIF\b|\bACDF\b",
+    "fusion": r"fusion|arthrodes|\b[TPAXDOL]LIF\b|\bACDF\b",
+    "pedicle_subtraction_osteotomy": r"pedicle\s+subtraction|\bPSO\b",
+    "posterior_column_osteotomy": r"smith[- ]petersen|\bponte\b|posterior\s+column\s+osteotom",
+    "transpedicular_decompression": r"transpedicular|costotransversectom",
+    "laminectomy": r"laminectom",
+    "laminotomy": r"laminotom",
+    "hemilaminotomy": r"hemi-?\s?laminotom|laminotom",
+    "microdiscectomy": r"micro-?\s?(?:discectom|diskectom)|(?:discectom|diskectom)",
+    "discectomy": r"discectom|diskectom",
+    "foraminotomy": r"foraminotom",
+    "revision_decompression": r"revision|re-?exploration|\bredo\b|re-?do\b",
+    "decompression": r"decompress",
+    "hardware_removal": r"remov[^.;]{0,40}(?:hardware|instrumentation|screws?|rods?)|(?:hardware|instrumentation)"
+                        r"[^.;]{0,30}remov",
+    "fusion_exploration": r"explor",
+    "transforaminal_esi": r"transforaminal|\bTF\s?ESI",
+    "selective_nerve_root_block": r"selective\s+nerve\s+root|nerve\s+root\s+block|\bSNRB",
+    "interlaminar_esi": r"interlaminar|\bIL\s?ESI",
+    "caudal_esi": r"caudal",
+    "facet_injection": r"facet|zygapophys",
+    "medial_branch_block": r"medial\s+branch",
+    "rfa": r"radiofrequency|\bRFA\b|ablat|neurotom|rhizotom",
+    "si_joint_injection": r"sacroiliac|\bSI\b",
+    "si_joint_fusion": r"(?:sacroiliac|\bSI\b)[^.;]{0,60}(?:fusion|arthrodes)|(?:fusion|arthrodes)[^.;]{0,60}"
+                       r"(?:sacroiliac|\bSI\b)",
+    "kyphoplasty": r"kyphoplast",
+    "vertebroplasty": r"vertebroplast",
+    "discography": r"discogra|diskogra",
+    "scs_percutaneous_lead": r"\blead|electrode",
+    "scs_paddle_lead": r"paddle|plate\s+electrode|surgical\s+lead",
+    "scs_pulse_generator": r"generator|\bIPG\b|battery|receiver",
+    "occipital_nerve_block": r"occipital",
+    "trigger_point_injection": r"trigger\s+points?",
+}
+IMPLANT_WORDS: dict[str, str] = {
+    "pedicle_screws": r"pedicle|screw", "lateral_mass_screws": r"lateral\s+mass", "rods": r"\brods?\b",
+    "sublaminar_wires": r"sublaminar|wir(?:e|ing)", "anterior_plate": r"\bplat(?:e|ing)\b",
+    "interbody_cage": r"cage|spacer|interbody\s+(?:device|implant|graft)|\bPEEK\b|titanium",
+    "iliac_screws": r"iliac|\bS2AI\b|sacral[- ]?alar",
+}
+_KIND_RES = {name: re.compile(pattern, re.IGNORECASE) for name, pattern in (KIND_WORDS | IMPLANT_WORDS).items()}
+
 ProcedureKind = Literal[tuple(PROCEDURE_KINDS)]
 ImplantKind = Literal[tuple(IMPLANT_KINDS)]
 # Bone graft as the 2093x add-ons tell them apart (local vs separate-incision autograft, morselized vs structural
@@ -137,20 +197,23 @@ def _readable_level(value: str) -> str:
     return value
 
 
+_LEVELS_HELP = "Interspaces like 'L4-L5' or vertebrae like 'L4'"
+_NEGATED_HELP = "True when the text says it was NOT done / is NOT present"
+_QUOTE_HELP = "The exact words of the transcript this rests on"
+
+
 class _Fact(BaseModel):
+    """What procedures and diagnoses share. Fields are declared in each subclass, in the order a model writes
+    them: the name, then the quote it rests on, then what the quote says (levels, side, negation)."""
+
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
-    levels: list[str] = Field(default_factory=list, description="Interspaces like 'L4-L5' or vertebrae like 'L4'")
-    side: Side = "none"
-    negated: bool = Field(False, description="True when the text says it was NOT done / is NOT present")
-    quote: str = Field(min_length=3, max_length=400, description="The exact words of the transcript this rests on")
-
-    @field_validator("levels")
+    @field_validator("levels", check_fields=False)
     @classmethod
     def _levels_are_levels(cls, values: list[str]) -> list[str]:
         return [_readable_level(v) for v in values]
 
-    @field_validator("side", mode="before")
+    @field_validator("side", mode="before", check_fields=False)
     @classmethod
     def _side_word(cls, value: object) -> object:
         if value is None:
@@ -162,6 +225,10 @@ class _Fact(BaseModel):
 
 class ProcedureRead(_Fact):
     kind: ProcedureKind
+    quote: str = Field(min_length=3, max_length=400, description=_QUOTE_HELP)
+    levels: list[str] = Field(default_factory=list, description=_LEVELS_HELP)
+    side: Side = "none"
+    negated: bool = Field(False, description=_NEGATED_HELP)
     approach: Approach | None = None
     implants: list[ImplantKind] = Field(default_factory=list)
     graft: list[GraftKind] = Field(default_factory=list)
@@ -169,6 +236,10 @@ class ProcedureRead(_Fact):
 
 class DiagnosisRead(_Fact):
     condition: ConditionKind
+    quote: str = Field(min_length=3, max_length=400, description=_QUOTE_HELP)
+    levels: list[str] = Field(default_factory=list, description=_LEVELS_HELP)
+    side: Side = "none"
+    negated: bool = Field(False, description=_NEGATED_HELP)
 
 
 class Facts(BaseModel):
@@ -191,26 +262,60 @@ def merge(parts: list[Facts]) -> Facts:
 _RULES = """\
 Rules:
 - Report only what the text says was done in THIS session, and the diagnoses it names. Never guess.
-- Every fact has "quote": the exact words of the transcript it rests on, copied character for character.
-- Levels: interspaces as "L4-L5", "C5-C6", "L5-S1"; single vertebrae as "L4". One disc space is ONE
-  interspace ("L4-L5"), never two vertebrae.
+- "quote": the few exact words of the transcript the fact rests on (3 to 10 words), copied character for
+  character. Report each procedure and each diagnosis once.
+- "levels": interspaces as "L4-L5", "C5-C6", "L5-S1"; single vertebrae as "L4". One disc space is ONE
+  interspace ("L4-L5"), never two vertebrae. Two levels are two interspaces: ["L3-L4", "L4-L5"].
 - "side" is "left", "right" or "bilateral" only when the text says so; otherwise "none".
 - Procedures or diagnoses the text says were not done or are absent ("no fusion", "no myelopathy") are
   reported with "negated": true.
 - Never write a CPT or ICD-10 code, and never add a key the schema does not have.
 - Reply with one JSON object and nothing else."""
 
+_EXAMPLE_NOTE = ("Preoperative diagnosis: Left L4-5 disc herniation with left L5 radiculopathy.\n"
+                 "Procedure: Left L4-L5 hemilaminotomy and microdiscectomy. No fusion was performed.")
+_EXAMPLE_REPLY = {
+    "procedures": [
+        {"kind": "microdiscectomy", "quote": "Left L4-L5 hemilaminotomy and microdiscectomy", "levels": ["L4-L5"],
+         "side": "left", "negated": False, "approach": "posterior"},
+        {"kind": "fusion", "quote": "No fusion was performed", "levels": [], "side": "none", "negated": True}],
+    "diagnoses": [
+        {"condition": "disc_displacement", "quote": "Left L4-5 disc herniation", "levels": ["L4-L5"],
+         "side": "left", "negated": False},
+        {"condition": "radiculopathy", "quote": "left L5 radiculopathy", "levels": ["L5"], "side": "left",
+         "negated": False}]}
+
+
+def _choices(name: str) -> str:
+    return ", ".join(Facts.model_json_schema()["$defs"][name]["properties"]["kind" if name == "ProcedureRead"
+                                                                           else "condition"]["enum"])
+
 
 def build_prompt(transcript: str, *, section: str | None = None) -> list[dict]:
-    """Chat messages asking for `Facts` as JSON; `section` says which part of a longer note this is."""
-    schema = json.dumps(Facts.model_json_schema(), separators=(",", ":"))
+    """Chat messages asking for `Facts` as JSON; `section` says which part of a longer note this is.
+
+    The schema is told in words (the vocabularies listed once) and by one worked example, not as JSON Schema:
+    a third of the tokens, so a 2-core host reads the prompt in a few seconds (the runtime's grammar, `schema()`,
+    holds the model to the exact shape)."""
+    fields = ('{"procedures": [{"kind", "quote", "levels", "side", "negated", "approach", "implants", "graft"}], '
+              '"diagnoses": [{"condition", "quote", "levels", "side", "negated"}]}')
+    approach, implants, graft = (", ".join(_literal_values(t)) for t in (Approach, ImplantKind, GraftKind))
     system = ("You read spine surgery and pain procedure dictations for a medical biller. Extract the procedures "
-              "performed and the diagnoses as JSON matching this JSON schema:\n"
-              f"{schema}\n\n{_RULES}")
+              f"performed and the diagnoses as JSON of this shape:\n{fields}\n"
+              f"kind is one of: {_choices('ProcedureRead')}.\n"
+              f"condition is one of: {_choices('DiagnosisRead')}.\n"
+              f"Optional, only when the text names them: approach, one of {approach}; implants placed, a list of "
+              f"{implants}; graft, a list of {graft}.\n"
+              f"{_RULES}\n\nExample.\nTranscript:\n{_EXAMPLE_NOTE}\nReply:\n"
+              f"{json.dumps(_EXAMPLE_REPLY, separators=(',', ':'))}")
     intro = "Transcript:"
     if section:
         intro = f"This is {section} of a longer transcript; report only what this part says.\nTranscript:"
     return [{"role": "system", "content": system}, {"role": "user", "content": f"{intro}\n{transcript}"}]
+
+
+def _literal_values(kind) -> tuple[str, ...]:
+    return typing.get_args(kind)
 
 
 def retry_messages(messages: list[dict], reply: str, error: SecondReaderError | str) -> list[dict]:
@@ -482,6 +587,20 @@ def _window(note: Note, start: int, end: int) -> str:
     return "\n".join(parts)
 
 
+def _sentence_names(kind: str, note: Note, start: int, end: int) -> bool:
+    """The quote's sentence says the words of this procedure or implant name (KIND_WORDS, IMPLANT_WORDS)."""
+    s, e = _sentence(note.text, start, end)
+    return bool(_KIND_RES[kind].search(note.text[s:e]))
+
+
+def _implant_named(implant: str, fact: ProcedureRead, note: Note, dropped: list[Dropped]) -> bool:
+    """An implant is often told apart from its procedure ("Rods were secured."): the note must name it somewhere."""
+    if _KIND_RES[implant].search(note.text):
+        return True
+    dropped.append(Dropped(fact, "implant", f"the note does not name {implant.replace('_', ' ')}"))
+    return False
+
+
 def _levels(fact: ProcedureRead | DiagnosisRead, window_mentions: list[lv.LevelMention], quote_mentions,
             dropped: list[Dropped]) -> tuple[tuple[lv.Interspace, ...], tuple[lv.Vertebra, ...]]:
     interspaces: list[lv.Interspace] = []
@@ -541,15 +660,132 @@ def grounded(facts: Facts, transcript: str) -> GroundedFacts:
         start, end = span
         evidence = Evidence(start, end, transcript[start:end])
         window = _window(note, start, end)
+        if isinstance(fact, ProcedureRead) and not _sentence_names(fact.kind, note, start, end):
+            out.dropped.append(Dropped(fact, "fact", f"its sentence does not name a {fact.kind.replace('_', ' ')}"))
+            continue
         interspaces, vertebrae = _levels(fact, lv.find_levels(window), lv.find_levels(evidence.text), out.dropped)
         side = _grounded_side(fact, window, out.dropped)
         if isinstance(fact, ProcedureRead):
             out.procedures.append(GroundedProcedure(
                 kind=fact.kind, rule_kind=PROCEDURE_KINDS[fact.kind], interspaces=interspaces, vertebrae=vertebrae,
                 side=side, negated=fact.negated, evidence=evidence, approach=fact.approach,
-                implants=tuple(fact.implants), graft=tuple(fact.graft)))
+                implants=tuple(i for i in fact.implants if _implant_named(i, fact, note, out.dropped)),
+                graft=tuple(fact.graft)))
         else:
             out.diagnoses.append(GroundedDiagnosis(
                 condition=fact.condition, interspaces=interspaces, vertebrae=vertebrae, side=side,
                 negated=fact.negated, evidence=evidence))
     return out
+
+
+# --- one read, with a model ----------------------------------------------------------------------------------
+
+# Room left in the context besides the prompt: the reply, and for the one retry the bad reply and the next one.
+_MARGIN_TOKENS = 64
+_CHARS_PER_TOKEN = 3  # English clinical text runs near 4; 3 keeps a chunk inside the budget before it is counted
+
+
+@dataclass
+class ReadOutcome:
+    """One second read of one transcript: the merged facts when every chunk gave a valid reply, else the error.
+
+    Counts are for the status page and the benchmark. `error` names the chunk and what was wrong, in the
+    schema's vocabulary only (never transcript words: it is stored)."""
+
+    facts: Facts | None = None
+    chunks: int = 0
+    replies: int = 0  # model calls
+    valid_first: int = 0  # chunks whose first reply was valid
+    retried: int = 0  # chunks that needed the retry
+    error: str = ""
+    seconds: float = 0.0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+
+    @property
+    def ok(self) -> bool:
+        return self.facts is not None
+
+
+# What a grammar holds a reply to, beyond the schema: every fact names its kind, quote, levels, side and negation
+# (a small model skips optional keys it may skip, "levels" first); lists and quotes are bounded, so a model that
+# starts to repeat itself stops at a bound instead of writing until its token limit.
+_GRAMMAR_REQUIRED = ("kind", "condition", "quote", "levels", "side", "negated")
+_GRAMMAR_MAX_ITEMS = {"procedures": 12, "diagnoses": 10, "levels": 8, "implants": 4, "graft": 3}
+_GRAMMAR_QUOTE_CHARS = 160
+
+
+def schema() -> dict:
+    """The JSON schema of `Facts` for a runtime that constrains its output to one (llama.cpp's grammar): the
+    schema, with the facts' core fields required and every list and quote bounded (see above). `parse_reply`
+    still takes a reply without the optional fields (their defaults)."""
+    shape = Facts.model_json_schema()
+    for definition in [shape, *shape["$defs"].values()]:
+        properties = definition.get("properties", {})
+        if "quote" in properties:
+            definition["required"] = [name for name in properties if name in _GRAMMAR_REQUIRED]
+            properties["quote"]["maxLength"] = _GRAMMAR_QUOTE_CHARS
+        for name, bound in _GRAMMAR_MAX_ITEMS.items():
+            if name in properties:
+                properties[name]["maxItems"] = bound
+    return shape
+
+
+def chunks_for(transcript: str, model, *, max_tokens: int) -> list[str]:
+    """The transcript in as few chunks as the model's context holds with room for the reply and one retry;
+    each chunk's prompt is counted in the model's own tokens, and cut smaller until it fits."""
+    budget = model.info.context_tokens - 2 * max_tokens - _MARGIN_TOKENS
+    system_tokens = model.count_tokens(build_prompt("")[0]["content"]) + 32
+    room = budget - system_tokens
+    if room < 64:
+        raise SecondReaderError(f"the model's context ({model.info.context_tokens} tokens) leaves no room for a "
+                                f"transcript beside the prompt and a {max_tokens}-token reply")
+    max_chars = room * _CHARS_PER_TOKEN
+    while True:
+        chunks = split_for_context(transcript, max_chars=max_chars)
+        if all(model.count_tokens(chunk) <= room for chunk in chunks) or max_chars <= 64:
+            return chunks
+        max_chars = int(max_chars * 0.8)
+
+
+def read_transcript(transcript: str, model, *, max_tokens: int = 1024, deadline: float | None = None) -> ReadOutcome:
+    """Ask `model` (billy.llm.LanguageModel) for the transcript's facts, chunk by chunk when it is longer than
+    the context; an invalid reply is retried once with what was wrong. billy.llm.GenerationFailed (out of memory,
+    the deadline) is left to the caller, which fails the task so it is retried."""
+    started = time.perf_counter()
+    outcome = ReadOutcome()
+    chunks = chunks_for(transcript, model, max_tokens=max_tokens)
+    outcome.chunks = len(chunks)
+    parts: list[Facts] = []
+    for number, chunk in enumerate(chunks, start=1):
+        section = f"part {number} of {len(chunks)}" if len(chunks) > 1 else None
+        messages = build_prompt(chunk, section=section)
+        facts, error = None, None
+        for attempt in (1, 2):
+            reply = model.chat(messages, json_schema=schema(), max_tokens=max_tokens, deadline=deadline)
+            outcome.replies += 1
+            outcome.prompt_tokens += reply.prompt_tokens
+            outcome.completion_tokens += reply.completion_tokens
+            try:
+                facts = parse_reply(reply.text)
+            except SecondReaderError as exc:
+                error = exc
+                if reply.finish_reason == "length":
+                    error = SecondReaderError(f"the reply was cut off at {max_tokens} tokens ({exc}); report each "
+                                              "fact once, with a short quote")
+                if attempt == 1:
+                    outcome.retried += 1
+                    messages = retry_messages(messages, reply.text, error)
+                continue
+            if attempt == 1:
+                outcome.valid_first += 1
+            break
+        if facts is None:
+            where = f"part {number} of {len(chunks)}: " if len(chunks) > 1 else ""
+            outcome.error = f"{where}{error}; the retry was no better"[:500]
+            outcome.seconds = time.perf_counter() - started
+            return outcome
+        parts.append(facts)
+    outcome.facts = merge(parts) if parts else Facts(procedures=[], diagnoses=[])
+    outcome.seconds = time.perf_counter() - started
+    return outcome

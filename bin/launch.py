@@ -1,8 +1,9 @@
 """`make run`: the whole app on one machine, and a clean stop.
 
 Starts the embedded PostgreSQL (unless DATABASE_URL names a server), Redis on a Unix socket (unless
-REDIS_URL is set), migrates, checks the PHI key, loads the demo practice, then runs the two django-q2
-clusters (default, inference) and the web server on 127.0.0.1:8000. Ctrl-C or SIGTERM stops everything
+REDIS_URL is set), migrates, checks the PHI key, loads the demo practice, then runs the django-q2
+clusters (default, inference, and inference-llm for the second reader unless USE_LLM=false)
+and the web server on 127.0.0.1:8000. Ctrl-C or SIGTERM stops everything
 it started, the database included; if any part dies, the rest is stopped too.
 """
 
@@ -20,6 +21,7 @@ sys.path.insert(0, str(ROOT))
 
 from billy import localredis  # noqa: E402
 from billy.embedded_db import attach, stop  # noqa: E402
+from billy.env import env_bool  # noqa: E402
 
 DATA_DIR = Path(os.environ.get("BILLY_DATA_DIR", ROOT / ".data"))
 HOST_PORT = os.environ.get("BILLY_ADDRESS", "127.0.0.1:8000")
@@ -89,10 +91,15 @@ def main() -> int:
         manage("load_policies", env=env)  # the seed policy summaries, indexed once (loaded files are skipped)
         manage("load_scrub_seed", env=env)  # a newer seed file reaches an existing database; cites the policies
         manage("seed_demo", env=env)
-        for cluster in ("default", "inference"):
+        clusters = ["default", "inference"]
+        if env_bool("USE_LLM", True):  # the second reader's queue; USE_LLM=false leaves it out
+            clusters.append("inference-llm")
+        for cluster in clusters:
             cluster_env = dict(env, Q_CLUSTER_NAME=cluster)
+            # The second reader runs at the lowest CPU priority: transcription goes first on shared cores.
+            nice = ["nice", "-n", "19"] if cluster == "inference-llm" else []
             children.append((f"worker:{cluster}", subprocess.Popen(
-                [PYTHON, "manage.py", "qcluster"], cwd=ROOT, env=cluster_env, start_new_session=True)))
+                [*nice, PYTHON, "manage.py", "qcluster"], cwd=ROOT, env=cluster_env, start_new_session=True)))
         children.append(("web", subprocess.Popen(
             [PYTHON, "manage.py", "runserver", HOST_PORT, "--noreload", "--skip-checks"],
             cwd=ROOT, env=env, start_new_session=True)))

@@ -53,39 +53,37 @@ CASES = [
     ("the draft does not code it",
      RuleFacts({}, {}, []),
      {"procedures": [tlif_read()], "diagnoses": []},
-     [("LLM-PROCEDURE-MISSED", "The second reader found a left-sided L4-L5 TLIF that the draft does not code "
-                               f'("{TLIF_QUOTE}").')], {}),
+     [("LLM-PROCEDURE-MISSED", "The second reader found a left-sided L4-L5 TLIF that the draft does not code.")], {}),
     ("another level",
      RuleFacts({"posterior_interbody": px("posterior_interbody", "L5-S1", "left", TLIF_LINE)}, {}, []),
      {"procedures": [tlif_read()], "diagnoses": []},
      [("LLM-LEVEL-DIFFERS", "The draft codes the posterior interbody fusion at L5-S1; the second reader reads it at "
-                            f'L4-L5 ("{TLIF_QUOTE}").')], {"procedure:posterior_interbody": "disputed"}),
+                            'L4-L5.')], {"procedure:posterior_interbody": "disputed"}),
     ("another side",
      RuleFacts({"posterior_interbody": px("posterior_interbody", "L4-5", "right", TLIF_LINE)}, {}, []),
      {"procedures": [tlif_read()], "diagnoses": []},
      [("LLM-SIDE-DIFFERS", "The draft codes the posterior interbody fusion as right; the second reader reads it as "
-                           f'left ("{TLIF_QUOTE}").')], {"procedure:posterior_interbody": "disputed"}),
+                           'left.')], {"procedure:posterior_interbody": "disputed"}),
     ("a generic rule kind covers the specific one",
      RuleFacts({"fusion": px("fusion", "L4-5", None, TLIF_LINE)}, {}, []),
      {"procedures": [tlif_read()], "diagnoses": []}, [], {"procedure:fusion": "confirmed"}),
     ("an implant the draft does not code",
      RuleFacts({"posterior_interbody": px("posterior_interbody", "L4-5", "left", TLIF_LINE)}, {}, []),
      {"procedures": [tlif_read(implants=["pedicle_screws", "interbody_cage"])], "diagnoses": []},
-     [("LLM-IMPLANT-MISSED", "The second reader found pedicle screws with the TLIF that the draft does not code "
-                             f'("{TLIF_QUOTE}").'),
-      ("LLM-IMPLANT-MISSED", "The second reader found interbody cage with the TLIF that the draft does not code "
-                             f'("{TLIF_QUOTE}").')], {"procedure:posterior_interbody": "confirmed"}),
+     [("LLM-IMPLANT-MISSED", "The second reader found pedicle screws with the TLIF that the draft does not code."),
+      ("LLM-IMPLANT-MISSED", "The second reader found interbody cage with the TLIF that the draft does not code.")],
+     {"procedure:posterior_interbody": "confirmed"}),
     ("the draft reads as not done what the second reader reads as done",
      RuleFacts({}, {"laminotomy": px("laminotomy", "L5-S1", "right", "A right L5-S1 foraminotomy", MICRO)}, []),
      {"procedures": [{"kind": "foraminotomy", "levels": ["L5-S1"], "side": "right",
                       "quote": "A right L5-S1 foraminotomy was also performed"}], "diagnoses": []},
      [("LLM-NEGATION-DIFFERS", "The second reader found a right-sided L5-S1 foraminotomy that the draft reads as not "
-                               'done and does not code ("A right L5-S1 foraminotomy was also performed").')], {}),
+                               'done and does not code.')], {}),
     ("the draft codes what the second reader reads as not done",
      RuleFacts({"fusion": px("fusion", "", None, "No fusion was performed", MICRO)}, {}, []),
      {"procedures": [{"kind": "fusion", "negated": True, "quote": "No fusion was performed."}], "diagnoses": []},
      [("LLM-NEGATION-DIFFERS", "The draft codes a fusion, but the second reader reads the note as saying it was not "
-                               'done ("No fusion was performed").')], {"procedure:fusion": "disputed"}),
+                               'done.')], {"procedure:fusion": "disputed"}),
     ("a quote not in the transcript raises nothing",
      RuleFacts({"posterior_interbody": px("posterior_interbody", "L4-5", "left", TLIF_LINE)}, {}, []),
      {"procedures": [{"kind": "laminectomy", "levels": ["L3-L4"], "side": "bilateral",
@@ -102,21 +100,21 @@ CASES = [
      {"procedures": [], "diagnoses": [
          {"condition": "spondylolisthesis", "levels": ["L4-L5"], "quote": "degenerative spondylolisthesis at L4/5"}]},
      [("LLM-LEVEL-DIFFERS", "The draft codes M43.16 (description of M43.16) at L3-L4; the second reader reads "
-                            'spondylolisthesis at L4-L5 ("degenerative spondylolisthesis at L4/5").')],
+                            'spondylolisthesis at L4-L5.')],
      {"diagnosis:M43.16": "disputed"}),
     ("a diagnosis the draft does not code; its routine symptom is not asked for",
      RuleFacts({}, {}, [dx("M43.16", ("L4-L5",), "spondylolisthesis")]),
      {"procedures": [], "diagnoses": [
          {"condition": "stenosis", "quote": "lumbar spinal stenosis"},
          {"condition": "low_back_pain", "quote": "positioned prone"}]},
-     [("LLM-DIAGNOSIS-MISSED", 'The second reader found stenosis that the draft does not code ("lumbar spinal '
-                               'stenosis").')], {"diagnosis:M43.16": "unconfirmed"}),
+     [("LLM-DIAGNOSIS-MISSED", "The second reader found stenosis that the draft does not code.")],
+     {"diagnosis:M43.16": "unconfirmed"}),
     ("a code the second reader denies",
      RuleFacts({}, {}, [dx("M47.16", ("L4-L5",), "myelopathy")]),
      {"procedures": [], "diagnoses": [{"condition": "myelopathy", "negated": True,
                                        "quote": "No myelopathy was suspected"}]},
      [("LLM-NEGATION-DIFFERS", "The draft codes M47.16 (description of M47.16), but the second reader reads the note "
-                               'as denying myelopathy ("No myelopathy was suspected").')],
+                               'as denying myelopathy.')],
      {"diagnosis:M47.16": "disputed"}),
 ]
 
@@ -137,7 +135,8 @@ def test_a_finding_holds_both_readers_evidence_rule_reader_first():
                           transcript=TLIF).findings
     assert [e.text for e in finding.evidence] == [TLIF_LINE, TLIF_QUOTE]
     assert TLIF[finding.evidence[1].start:finding.evidence[1].end] == TLIF_QUOTE
-    assert finding.source_passage == TLIF_QUOTE
+    # The quote is transcript words: it rides in the evidence (stored encrypted), never in the message or passage.
+    assert TLIF_QUOTE not in finding.message and finding.source_passage == ""
     assert "units and add-on codes" in finding.fix
 
 

@@ -17,6 +17,7 @@ from billing.second_reader import (
     merge,
     parse_reply,
     retry_messages,
+    schema,
     split_for_context,
 )
 
@@ -44,7 +45,7 @@ TLIF = reply("note_tlif.txt")
          [("disc_displacement", ["L5-S1"], False)]),
         ("prose_around_object.txt", [("foraminotomy", ["L5-S1"], "right", False)], []),
         ("level_slash.json",
-         [("tlif", ["L4/5"], "left", False), ("posterolateral_fusion", ["L4", "L5"], "left", False)],
+         [("tlif", ["L4/5"], "left", False), ("fusion", ["L4", "L5"], "left", False)],
          [("spondylolisthesis", ["L4/5"], False), ("stenosis", [], False)]),
     ],
 )
@@ -104,18 +105,32 @@ def test_an_empty_reading_is_a_valid_reply():
 # --- the prompt and the retry --------------------------------------------------------------------------------
 
 
-def test_the_prompt_states_the_task_the_schema_and_the_rules():
+def test_the_prompt_states_the_task_the_vocabularies_the_rules_and_an_example():
     system, user = build_prompt(TLIF)
     assert system["role"] == "system" and user["role"] == "user"
-    assert "JSON schema" in system["content"]
-    schema = json.loads(system["content"].split("JSON schema:\n", 1)[1].split("\n\nRules:", 1)[0])
-    assert schema == Facts.model_json_schema()
-    kinds = schema["$defs"]["ProcedureRead"]["properties"]["kind"]["enum"]
+    content = system["content"]
+    kinds = content.split("kind is one of: ", 1)[1].split(".\n", 1)[0].split(", ")
     assert set(kinds) == set(PROCEDURE_KINDS) and "foraminotomy" in kinds and "transforaminal_esi" in kinds
-    assert schema["additionalProperties"] is False
+    conditions = content.split("condition is one of: ", 1)[1].split(".\n", 1)[0].split(", ")
+    enum = Facts.model_json_schema()["$defs"]["DiagnosisRead"]["properties"]["condition"]["enum"]
+    assert set(conditions) == set(enum)
     for rule in ("exact words", "Never write a CPT or ICD-10 code", '"negated": true', '"L4-L5"'):
-        assert rule in system["content"]
+        assert rule in content
+    # The worked example is a valid reply to its own transcript, every fact grounded in it.
+    example = content.split("Example.\nTranscript:\n", 1)[1]
+    note, reply_text = example.split("\nReply:\n", 1)
+    example_facts = grounded(parse_reply(reply_text), note)
+    assert not example_facts.dropped and len(example_facts.procedures) == 2 and len(example_facts.diagnoses) == 2
     assert user["content"] == "Transcript:\n" + TLIF
+
+
+def test_the_grammar_schema_requires_the_core_fields_and_bounds_every_list():
+    shape = schema()
+    procedure = shape["$defs"]["ProcedureRead"]
+    assert procedure["required"] == ["kind", "quote", "levels", "side", "negated"]
+    assert shape["$defs"]["DiagnosisRead"]["required"] == ["condition", "quote", "levels", "side", "negated"]
+    assert shape["properties"]["procedures"]["maxItems"] == 12 and procedure["properties"]["levels"]["maxItems"] == 8
+    assert procedure["properties"]["quote"]["maxLength"] == 160 and procedure["additionalProperties"] is False
 
 
 def test_a_chunk_prompt_says_which_part_it_is():
@@ -234,7 +249,7 @@ def test_levels_are_normalised_to_interspaces():
     facts = grounded(parse_reply(reply("level_slash.json")), TLIF)
     # "L4/5" -> L4-L5; "L4", "L5" for the "L4 to L5" the quote names -> the interspace L4-L5.
     assert [(p.kind, p.level_names) for p in facts.procedures] == [
-        ("tlif", ["L4-L5"]), ("posterolateral_fusion", ["L4-L5"])]
+        ("tlif", ["L4-L5"]), ("fusion", ["L4-L5"])]
     assert [(d.condition, d.level_names) for d in facts.diagnoses] == [
         ("spondylolisthesis", ["L4-L5"]), ("stenosis", [])]
     assert facts.procedures[0].evidence.text == "Left-sided L4-5 transforaminal lumbar interbody fusion"
