@@ -131,7 +131,8 @@ KIND_WORDS: dict[str, str] = {
     "selective_nerve_root_block": r"selective\s+nerve\s+root|nerve\s+root\s+block|\bSNRB",
     "interlaminar_esi": r"interlaminar|\bIL\s?ESI",
     "caudal_esi": r"caudal",
-    "facet_injection": r"facet|zygapophys",
+    "facet_injection": r"(?:facet(?!ectom)|zygapophys)[^.;]{0,40}(?:inject|block)|(?:inject|block)[^.;]{0,40}"
+                       r"(?:facet(?!ectom)|zygapophys)",
     "medial_branch_block": r"medial\s+branch",
     "rfa": r"radiofrequency|\bRFA\b|ablat|neurotom|rhizotom",
     "si_joint_injection": r"sacroiliac|\bSI\b",

@@ -11,6 +11,7 @@ from billy.models import (
     EdiSettings,
     Facility,
     KeyCanary,
+    LanguageModelStatus,
     Membership,
     Practice,
     Provider,
@@ -239,3 +240,25 @@ class FacilityAdmin(PracticeScopedAdmin):
 @admin.register(EdiSettings)
 class EdiSettingsAdmin(PracticeScopedAdmin):
     list_display = ("practice", "submitter_id", "receiver_id", "receiver_name", "usage_indicator")
+
+
+@admin.register(LanguageModelStatus)
+class LanguageModelStatusAdmin(admin.ModelAdmin):
+    """The second reader's model on each LLM worker host: what is loaded, how, how fast, and the last error. Written
+    by the worker (claims.second_reading); nothing here holds PHI. Staff read it; nobody edits it."""
+
+    list_display = ("host", "model_name", "backend", "device", "available", "load_seconds", "loaded_at", "reads_done",
+                    "reads_failed", "last_read_seconds", "last_error", "last_error_at")
+    readonly_fields = [f.name for f in LanguageModelStatus._meta.fields]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_view_permission(self, request, obj=None):
+        return request.user.is_active and request.user.is_staff
+
+    def has_module_permission(self, request):
+        return request.user.is_active and request.user.is_staff

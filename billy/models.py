@@ -328,3 +328,34 @@ class EdiSettings(models.Model):
 
     def __str__(self) -> str:
         return f"EDI settings of {self.practice}"
+
+
+class LanguageModelStatus(models.Model):
+    """The second reader's model as each LLM worker host last saw it: for the admin (what is loaded, how fast it
+    loaded, the last error). One row per host; written by claims.second_reading, never holds PHI."""
+
+    host = models.CharField(max_length=120, unique=True)
+    model_name = models.CharField(max_length=120, blank=True)
+    backend = models.CharField(max_length=20, blank=True)
+    device = models.CharField(max_length=10, blank=True)
+    path = models.CharField(max_length=500, blank=True)
+    context_tokens = models.PositiveIntegerField(null=True, blank=True)
+    threads = models.PositiveSmallIntegerField(null=True, blank=True)
+    load_seconds = models.FloatField(null=True, blank=True)
+    loaded_at = models.DateTimeField(null=True, blank=True)
+    pid = models.PositiveIntegerField(null=True, blank=True)
+    available = models.BooleanField(default=False)
+    reads_done = models.PositiveIntegerField(default=0)
+    reads_failed = models.PositiveIntegerField(default=0)
+    last_read_at = models.DateTimeField(null=True, blank=True)
+    last_read_seconds = models.FloatField(null=True, blank=True)
+    last_error = models.CharField(max_length=500, blank=True)
+    last_error_at = models.DateTimeField(null=True, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name = "language model status"
+        verbose_name_plural = "language model status"
+
+    def __str__(self) -> str:
+        return f"{self.model_name or 'no model'} on {self.host}"

@@ -4,7 +4,7 @@ every change goes through the services (revision, audit, checks); the admin neve
 from django.contrib import admin
 
 from billy.admin import ReadOnlyPracticeAdmin as ReadOnlyAdmin
-from claims.models import Acknowledgement, Claim, ClaimExport, ClaimFinding, ControlNumberCounter
+from claims.models import Acknowledgement, Claim, ClaimExport, ClaimFinding, ControlNumberCounter, SecondRead
 
 
 class ClaimFindingInline(admin.TabularInline):
@@ -54,3 +54,14 @@ class AcknowledgementAdmin(ReadOnlyAdmin):
 @admin.register(ControlNumberCounter)
 class ControlNumberCounterAdmin(ReadOnlyAdmin):
     list_display = ("practice", "last_interchange")
+
+
+@admin.register(SecondRead)
+class SecondReadAdmin(ReadOnlyAdmin):
+    """Each second read: its state, model, cost and error (the facts it read are PHI and stay on the claim page)."""
+
+    practice_field = "coding__recording__practice"
+    list_display = ("__str__", "status", "model_name", "backend", "device", "seconds", "attempts", "finding_count",
+                    "dropped_count", "error", "queued_at", "finished_at")
+    list_filter = ("status", "backend")
+    exclude = ("facts_json",)

@@ -40,6 +40,66 @@ class CodedTranscript(models.Model):
         return f"Coding of recording #{self.recording_id}"
 
 
+class SecondReadStatus(models.TextChoices):
+    QUEUED = "queued", "Queued"
+    READING = "reading", "Reading"
+    DONE = "done", "Done"
+    FAILED = "failed", "Failed"
+    UNAVAILABLE = "unavailable", "No model"
+    SUPERSEDED = "superseded", "Superseded"  # the text changed before the read ran: a newer coding has its own
+
+
+class SecondRead(models.Model):
+    """The LLM second reader's pass over one coded text (claims.second_reading): its state, what it cost, what it
+    read, and how far it agrees with the rule-based draft. Its findings live on the claim (origin "llm")."""
+
+    coding = models.OneToOneField(CodedTranscript, on_delete=models.CASCADE, related_name="second_read")
+    status = models.CharField(max_length=12, choices=SecondReadStatus.choices, default=SecondReadStatus.QUEUED)
+    attempts = models.PositiveSmallIntegerField(default=0)  # task runs that started; a third is only recorded
+    queued_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    model_name = models.CharField(max_length=120, blank=True)
+    backend = models.CharField(max_length=20, blank=True)
+    device = models.CharField(max_length=10, blank=True)
+    seconds = models.FloatField(null=True, blank=True)
+    chunks = models.PositiveSmallIntegerField(default=0)
+    replies = models.PositiveSmallIntegerField(default=0)
+    retried = models.PositiveSmallIntegerField(default=0)  # chunks whose first reply was invalid
+    prompt_tokens = models.PositiveIntegerField(default=0)
+    completion_tokens = models.PositiveIntegerField(default=0)
+    error = models.CharField(max_length=500, blank=True)  # vocabulary and counts only, never transcript words
+    # The grounded facts and what was dropped, with their quotes: transcript words, so encrypted.
+    facts_json = PhiTextField(null=True, blank=True)
+    # "procedure:laminotomy" / "diagnosis:M51.16" -> "confirmed" | "disputed" | "unconfirmed" (kinds and codes only)
+    confidence = models.JSONField(default=dict, blank=True)
+    finding_count = models.PositiveSmallIntegerField(default=0)
+    dropped_count = models.PositiveSmallIntegerField(default=0)
+
+    class Meta:
+        indexes = [models.Index(fields=["status"])]
+
+    def __str__(self) -> str:
+        return f"Second read of coding #{self.coding_id} ({self.status})"
+
+    @property
+    def pending(self) -> bool:
+        return self.status in (SecondReadStatus.QUEUED, SecondReadStatus.READING)
+
+    def confirmed(self) -> list[str]:
+        """The draft's procedures and diagnosis codes both readers agree on, in a biller's words."""
+        return self._labels("confirmed")
+
+    def unconfirmed(self) -> list[str]:
+        """The draft's facts the second reader did not mention (neither agreement nor dispute)."""
+        return self._labels("unconfirmed")
+
+    def _labels(self, state: str) -> list[str]:
+        # "procedure:posterior_interbody" -> "posterior interbody"; "diagnosis:M51.16" -> "M51.16"
+        return sorted(key.partition(":")[2].replace("_", " ") for key, value in self.confidence.items()
+                      if value == state)
+
+
 class ClaimStatus(models.TextChoices):
     PROCESSING = "processing", "Processing"
     NEEDS_REVIEW = "needs_review", "Needs review"

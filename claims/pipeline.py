@@ -23,6 +23,7 @@ from billing.coding import CodingContext, code_note
 from billy.audit import audit_record
 from claims.claim_json import PatientInfo, PayerInfo, claim_json, time_evidence
 from claims.models import CodedTranscript
+from claims.second_reading import second_read_enqueue
 from claims.services import claim_from_coding, claim_pipeline_failed
 
 log = logging.getLogger(__name__)
@@ -47,9 +48,10 @@ def recording_code(*, recording_id: int) -> CodedTranscript | None:
                                               signed=signed is not None).first()
     if existing is not None:
         claim_from_coding(coded=existing)
+        second_read_enqueue(coding=existing)  # once per text: a no-op when it was queued before
         return existing
 
-    context, patient, payer, price = _claim_parties(recording)
+    context, patient, payer, price = claim_parties(recording)
     started = time.perf_counter()
     try:
         result = code_note(text, context=context)
@@ -76,6 +78,7 @@ def recording_code(*, recording_id: int) -> CodedTranscript | None:
                          detail={"coding_id": coded.pk, "lines": len(result.lines),
                                  "diagnoses": len(result.diagnoses), "signed": coded.signed})
             claim_from_coding(coded=coded)
+            second_read_enqueue(coding=coded)  # the LLM second reader, after the draft exists (on commit)
     except IntegrityError:  # the same text coded by a concurrent run: keep the first
         return CodedTranscript.objects.get(recording=recording, text_sha256=digest, signed=signed is not None)
     log.info("recording coded", extra={"recording_id": recording.pk, "coding_id": coded.pk, "ms": elapsed_ms})
@@ -87,7 +90,7 @@ def _line_label(line) -> str:
     return f"{label} x{line.units}" if line.units > 1 else label
 
 
-def _claim_parties(recording: Recording):
+def claim_parties(recording: Recording):
     """The coding context and claim parties from the patient's coverage in force and the practice's fees."""
     from billing.selectors import fee_schedule_on
     from patients.selectors import coverage_in_force

@@ -182,7 +182,8 @@ def _apply_reading(claim: Claim, coded: CodedTranscript) -> None:
     data = json.loads(coded.claim_json)
     claim.diagnoses.all().delete()
     claim.lines.all().delete()
-    claim.findings.filter(origin=FindingOrigin.CODING).delete()
+    # The second reader's findings were about the old reading; the new one gets its own (claims.second_reading).
+    claim.findings.filter(origin__in=[FindingOrigin.CODING, FindingOrigin.SECOND_READER]).delete()
     ClaimDiagnosis.objects.bulk_create([
         ClaimDiagnosis(claim=claim, position=i, code=dx["code"], description=dx.get("description", "")[:300],
                        confidence=dx.get("confidence"), rationale=(dx.get("rationale") or "")[:400],
@@ -228,7 +229,8 @@ def claim_check(*, claim: Claim, newer_reading: CodedTranscript | None = None) -
     """
     from claims.documents import claim_document
 
-    claim.findings.exclude(origin__in=[FindingOrigin.CODING, FindingOrigin.PAYER]).delete()
+    # The engine's own findings, the payer's answer and the second reader's (about the reading, not the edit) stay.
+    claim.findings.exclude(origin__in=[FindingOrigin.CODING, FindingOrigin.PAYER, FindingOrigin.SECOND_READER]).delete()
     lines = list(claim.lines.all())
     diagnoses = [dx.code for dx in claim.diagnoses.all()]
     new: list[ClaimFinding] = [_finding_row(claim, finding, FindingOrigin.SCRUB)
@@ -249,6 +251,12 @@ def claim_check(*, claim: Claim, newer_reading: CodedTranscript | None = None) -
                      f"edits; the engine now reads {newer_reading.cpt_summary or 'no lines'}. Your lines are kept: "
                      "compare, or re-code from the new text.")[:600]))
     ClaimFinding.objects.bulk_create(new)
+    return claim_figures_refresh(claim=claim, lines=lines)
+
+
+def claim_figures_refresh(*, claim: Claim, lines: list[ClaimLine] | None = None) -> list[ClaimFinding]:
+    """The queue's figures of the claim (counts, charge, confidence) from its findings and lines as they stand."""
+    lines = list(claim.lines.all()) if lines is None else lines
     claims_changed(practice_id=claim.practice_id)
     findings = list(claim.findings.all())
     Claim.objects.filter(pk=claim.pk).update(

@@ -6,3 +6,10 @@ from claims import pipeline
 def recording_code(recording_id: int) -> int | None:
     coded = pipeline.recording_code(recording_id=recording_id)
     return coded.pk if coded else None
+
+
+def second_read(second_read_id: int) -> str:
+    """The LLM second reader (cluster inference-llm): the SecondRead id in, its final status out."""
+    from claims import second_reading
+
+    return second_reading.second_read_run(second_read_id=second_read_id)

@@ -21,4 +21,6 @@ urlpatterns = [
     path("<int:claim_id>/recode/", views.claim_recode, name="claim_recode"),
     path("<int:claim_id>/correct/", views.claim_correct, name="claim_correct"),
     path("<int:claim_id>/retry/", views.claim_retry, name="claim_retry"),
+    path("<int:claim_id>/second-read/", views.claim_second_read, name="claim_second_read"),
+    path("<int:claim_id>/second-read/retry/", views.claim_second_read_retry, name="claim_second_read_retry"),
 ]

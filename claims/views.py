@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 
+from django.conf import settings
 from django.contrib import messages
 from django.http import HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
@@ -20,7 +21,8 @@ from billy.selectors import require_membership
 from claims import selectors, services
 from claims.evidence import pieces, spans_of
 from claims.forms import ClaimItemsForm, QueueFilterForm
-from claims.models import ClaimStatus
+from claims.models import ClaimStatus, FindingOrigin
+from claims.second_reading import SecondReadError, second_read_for, second_read_retry
 
 WORKERS = (Role.BILLER, Role.ADMIN)
 
@@ -106,8 +108,13 @@ def _claim_context(request, claim, membership, **extra) -> dict:
         if span.audio_start_s is not None:
             seek[span.key] = min(seek.get(span.key, span.audio_start_s), span.audio_start_s)
     findings = list(claim.findings.all())
+    for finding in findings:
+        if finding.origin == FindingOrigin.SECOND_READER:  # both readers' words, lit in the transcript
+            finding.readers = json.loads(finding.evidence_json or "[]")
+            spans += spans_of(f"F{finding.pk}", finding.readers)
     return {
         "claim": claim, "lines": lines, "diagnoses": diagnoses, "findings": findings,
+        "second_read": second_read_for(claim), "use_llm": settings.USE_LLM,
         "errors": [f for f in findings if f.severity == "error"],
         "pieces": pieces(transcript_text, spans), "seek": seek,
         "blockers": services.approval_blockers(claim), "editable": claim.status in services.EDITABLE,
@@ -234,6 +241,32 @@ def claim_correct(request, claim_id: int):
         return redirect("claim_detail", claim_id=claim.pk)
     messages.success(request, f"Correction {correction.number} created from claim {claim.number}: review it.")
     return redirect("claim_detail", claim_id=correction.pk)
+
+
+@require_GET
+def claim_second_read(request, claim_id: int):
+    """The second reader's panel (polled while the read runs). Once it has finished, the findings and the
+    transcript come along out of band, so its findings appear in place without losing the biller's typing."""
+    membership = require_membership(request, *WORKERS)
+    claim = selectors.claim_get(membership=membership, claim_id=claim_id)
+    context = _claim_context(request, claim, membership)
+    second = context["second_read"]
+    context["refresh_findings"] = request.GET.get("was") == "pending" and not (second and second.pending)
+    return _vary(render(request, "claims/detail.html#second_read", context))
+
+
+@require_POST
+def claim_second_read_retry(request, claim_id: int):
+    """A biller queues the second read again (it failed, or no model was there)."""
+    membership = require_membership(request, *WORKERS)
+    claim = selectors.claim_get(membership=membership, claim_id=claim_id)
+    try:
+        second_read_retry(membership=membership, claim=claim)
+    except SecondReadError as exc:
+        messages.error(request, str(exc))
+    else:
+        messages.info(request, "The second read was queued again.")
+    return redirect("claim_detail", claim_id=claim.pk)
 
 
 @require_POST

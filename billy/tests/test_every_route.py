@@ -60,11 +60,12 @@ OWN_ROUTES: dict[str, dict[str, int]] = {
     "claim_exports": {"anonymous": 302, "outsider": 200, "physician": 404, "biller": 200, "admin": 200},
     "claim_export_download": {"anonymous": 302, "outsider": 404, "physician": 404, "biller": 200, "admin": 200},
     "claim_acks": {"anonymous": 302, "outsider": 200, "physician": 404, "biller": 200, "admin": 200},
+    "claim_second_read": {"anonymous": 302, "outsider": 404, "physician": 404, "biller": 200, "admin": 200},
     # Policy documents are public and shared: the billers and admins of any practice read them.
     "policy_document": {"anonymous": 302, "outsider": 200, "physician": 404, "biller": 200, "admin": 200},
     **{name: {"anonymous": 302, **dict.fromkeys(SIGNED_IN, 405)} for name in (  # POST only
         "claim_codes_save", "claim_approve", "claim_reject", "claim_reopen", "claim_void", "claim_recode",
-        "claim_correct", "claim_retry")},
+        "claim_correct", "claim_retry", "claim_second_read_retry")},
 }
 # allauth pages that need a signed-in user.
 ACCOUNT_PAGES_NEEDING_LOGIN = {

@@ -32,6 +32,7 @@ from claims.claim_document import (
 from claims.claim_json import PatientInfo, PayerInfo, claim_json, time_evidence
 from claims.demo_parties import ClaimParties, demo_charge, demo_envelope, demo_parties
 from claims.scrubbing import age_on, draft_findings, patient_history
+from claims.second_reading import second_read_json
 
 # The containers the upload accepts (audio.validation): the suffix only says a FILE is meant as audio; its
 # content decides whether it is (a text file named .mp3 is refused as "not audio").
@@ -59,6 +60,12 @@ Scrubbing: every claim is checked against the NCCI PTP edits and MUEs loaded (th
 and laterality as the payer wants them, the coverage policies loaded, the payer rules, and the patient's earlier
 claims (frequency limits, global periods; with --patient). Each finding names its rule, the lines, the fix
 and the source it rests on, and carries "origin": "scrub".
+
+Second reader (--llm): the local language model of the LLM_MODEL setting (default Qwen2.5-Coder-1.5B-Instruct
+on llama.cpp, loaded once for all FILEs) reads each transcript again; where it reads a procedure, level, side,
+negation or diagnosis otherwise than the draft, a warning with both readers' words joins the findings with
+"origin": "llm". It never adds or removes a code. "second_read" says how the read went (status done, failed or
+unavailable, the model, seconds, the facts both readers agree on). About half a minute a note on 2 cores.
 
 Output (--format):
   json  (default, same as --json) one claim JSON object per FILE, in order, one per line (JSON Lines), to
@@ -119,11 +126,14 @@ class Command(BaseCommand):
         output.add_argument("--json", action="store_true", help="JSON Lines output (the default)")
         output.add_argument("--format", choices=["json", "x12", "pdf"], default="json",
                             help="json (default), x12 (one 837P) or pdf (CMS-1500, needs --out)")
+        parser.add_argument("--llm", action="store_true",
+                            help="also run the local LLM second reader on each transcript and wait for it: its "
+                                 "findings (origin \"llm\") join the claim, and \"second_read\" says how it went")
         parser.add_argument("--out", type=Path, help="json, x12: write here instead of standard output; pdf: a "
                                                      "directory, or a .pdf path for a single FILE")
 
     def handle(self, *args, files, patient, payer, dos, pos, practice=None, json=False, format="json", out=None,
-               **options):
+               llm=False, **options):
         if json and format != "json":
             raise CommandError(f"--json and --format {format} ask for two outputs: give one.")
         if not (len(pos) == 2 and pos.isdigit()):
@@ -147,6 +157,7 @@ class Command(BaseCommand):
         model = self._speech_model() if any(source.audio for source in sources) else None
         hotwords = self._hotwords(practice_id) if model else None
 
+        second_model = self._language_model() if llm and any(source.claim is None for source in sources) else None
         payer_info = PayerInfo(name=payer_name, payer_id=payer.upper())
         scrub_payer_type = primary.payer.payer_type if primary is not None else payer_type
         age = age_on(found_patient.birth_date, date_of_service) if found_patient else None
@@ -169,6 +180,9 @@ class Command(BaseCommand):
                                        payer=payer_info, price=price)
                     if words is not None:
                         time_evidence(claim, words)
+                    if llm:
+                        claim["second_read"], llm_findings = second_read_json(text, result, second_model)
+                        claim["findings"].extend(llm_findings)
                 claim["findings"].extend(
                     {**finding.as_json(), "origin": "scrub"} for finding in draft_findings(
                         claim, date_of_service=date_of_service, payer_type=scrub_payer_type, payer_id=payer.upper(),
@@ -256,6 +270,16 @@ class Command(BaseCommand):
             return speech.load_model()
         except speech.SpeechError as exc:
             raise CommandError(f"The speech model could not be loaded: {exc}") from exc
+
+    def _language_model(self):
+        """The second reader's model, loaded once for every FILE; None (said in each claim) when there is none."""
+        from billy import llm
+
+        try:
+            return llm.load_model()
+        except llm.ModelUnavailable as exc:
+            self.stderr.write(f"The second reader is skipped: {exc}")
+            return None
 
     def _hotwords(self, practice_id: int | None) -> str | None:
         if practice_id is None:
