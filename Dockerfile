@@ -7,7 +7,11 @@ RUN apt-get update && apt-get install -y --no-install-recommends espeak-ng ffmpe
     && useradd --system --create-home --home-dir /var/lib/iambilly --uid 10001 billy
 WORKDIR /app
 COPY requirements.txt .
-RUN pip install --no-cache-dir -r requirements.txt
+# llama-cpp-python compiles from source (portable build: the native one segfaults on some CPUs); the compiler is
+# removed again once the wheels are installed.
+RUN apt-get update && apt-get install -y --no-install-recommends build-essential cmake \
+    && CMAKE_ARGS="-DGGML_NATIVE=OFF" pip install --no-cache-dir -r requirements.txt \
+    && apt-get purge -y build-essential cmake && apt-get autoremove -y && rm -rf /var/lib/apt/lists/*
 COPY . .
 RUN BILLY_ENV=development BILLY_DATA_DIR=/tmp/build DATABASE_URL=postgres://build@localhost/build \
     python manage.py collectstatic --noinput && rm -rf /tmp/build

@@ -98,7 +98,7 @@ class Settings:
     model: str = DEFAULT_MODEL
     backend: str = "auto"
     device: str = "auto"
-    context_tokens: int = 4096
+    context_tokens: int = 8192
     threads: int = 0  # 0: every core this process may use
     cache_dir: Path = field(default_factory=lambda: Path(tempfile.gettempdir()) / "iambilly-models")
 

@@ -195,7 +195,7 @@ for _name, _value, _allowed in (("LLM_BACKEND", LLM_BACKEND, ("auto", "llama_cpp
                                 ("LLM_DEVICE", LLM_DEVICE, ("auto", "cpu", "cuda"))):
     if _value not in _allowed:
         raise ImproperlyConfigured(f"{_name} must be one of {', '.join(_allowed)}, not {_value!r}.")
-LLM_CONTEXT_TOKENS = env_int("LLM_CONTEXT_TOKENS", 4096, minimum=1024)
+LLM_CONTEXT_TOKENS = env_int("LLM_CONTEXT_TOKENS", 8192, minimum=1024)
 LLM_THREADS = env_int("LLM_THREADS", 0, minimum=0)  # 0: every core the worker may use
 LLM_MAX_NEW_TOKENS = env_int("LLM_MAX_NEW_TOKENS", 1024, minimum=64)
 # One read of one transcript (every chunk, the retry included) stops after this long; the task is retried once.

@@ -278,3 +278,41 @@ def test_the_real_model_reads_a_dictation_on_the_inference_llm_worker(transactio
         assert json.loads(finding.evidence_json)[-1]["reader"] == "second_reader"
     status = LanguageModelStatus.objects.get()
     assert status.available and status.load_seconds > 0 and status.reads_done == 1 and status.loaded_at
+
+
+@pytest.mark.django_db
+def test_voice_to_claim_llm_puts_the_findings_and_a_summary_in_the_json(monkeypatch, tmp_path):
+    from io import StringIO
+
+    from django.core.management import call_command
+
+    note = tmp_path / "micro.txt"
+    note.write_text(TEXT)
+    monkeypatch.setattr(llm, "load_model", lambda settings=None: RecordedModel(READ))
+    out = StringIO()
+    call_command("voice_to_claim", str(note), "--llm", "--date-of-service", "2026-11-20", stdout=out)
+    claim = json.loads(out.getvalue())
+    assert claim["second_read"]["status"] == "done" and claim["second_read"]["model"] == "recorded"
+    assert claim["second_read"]["confidence"] == {"procedure:laminotomy": "disputed", "diagnosis:M51.16": "confirmed"}
+    [finding] = [f for f in claim["findings"] if f["origin"] == "llm"]
+    assert finding["rule"] == "LLM-LEVEL-DIFFERS"
+    assert [e["reader"] for e in finding["evidence"]] == ["draft", "draft", "second_reader"]
+    assert [line["cpt"] for line in claim["service_lines"]] == ["63030"]
+
+
+@pytest.mark.django_db
+def test_voice_to_claim_llm_without_a_model_says_so_and_writes_the_claim(settings, tmp_path):
+    from io import StringIO
+
+    from django.core.management import call_command
+
+    settings.LLM_MODEL = str(tmp_path / "missing.gguf")
+    note = tmp_path / "micro.txt"
+    note.write_text(TEXT)
+    out, err = StringIO(), StringIO()
+    call_command("voice_to_claim", str(note), "--llm", "--date-of-service", "2026-11-20", stdout=out, stderr=err)
+    claim = json.loads(out.getvalue())
+    assert claim["second_read"]["status"] == "unavailable" and "missing.gguf" in claim["second_read"]["error"]
+    assert "The second reader is skipped" in err.getvalue()
+    assert [line["cpt"] for line in claim["service_lines"]] == ["63030"]
+    assert not [f for f in claim["findings"] if f.get("origin") == "llm"]
