@@ -23,6 +23,7 @@ Pure module: no models, no database; it reads the LLM_* settings lazily and work
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import functools
 import importlib
@@ -168,6 +169,17 @@ def _threads(wanted: int) -> int:
 # --- llama.cpp ---------------------------------------------------------------------------------------------
 
 
+_open_llamas: list = []
+
+
+@atexit.register
+def _close_llamas() -> None:
+    """Free llama.cpp models before the interpreter tears its modules down (their finalizer fails after that)."""
+    while _open_llamas:
+        with contextlib.suppress(Exception):
+            _open_llamas.pop().close()
+
+
 class LlamaCppModel:
     """A GGUF model in llama.cpp, on the CPU (a CUDA build of llama-cpp-python would offload it; ours is CPU)."""
 
@@ -185,6 +197,7 @@ class LlamaCppModel:
         except (ValueError, RuntimeError) as exc:
             raise ModelUnavailable(f"llama.cpp could not load {path.name} ({type(exc).__name__}): the file is "
                                    "damaged or not a GGUF model.") from None
+        _open_llamas.append(self._llama)
         self.info = ModelInfo(name=name, backend="llama_cpp", device="cpu", path=str(path),
                               context_tokens=self._llama.n_ctx(), load_seconds=time.perf_counter() - started,
                               threads=threads)

@@ -109,7 +109,6 @@ def second_read_run(*, second_read_id: int, model: llm.LanguageModel | None = No
         return _finish(second, SecondReadStatus.FAILED, error="the coded text does not match its checksum")
     if not settings.USE_LLM:
         return _finish(second, SecondReadStatus.UNAVAILABLE, error="USE_LLM is off on this installation")
-    llm.lowest_priority()
     try:
         model = model or llm.load_model()
     except llm.ModelUnavailable as exc:

@@ -9,7 +9,10 @@ def recording_code(recording_id: int) -> int | None:
 
 
 def second_read(second_read_id: int) -> str:
-    """The LLM second reader (cluster inference-llm): the SecondRead id in, its final status out."""
+    """The LLM second reader (cluster inference-llm): the SecondRead id in, its final status out. The worker runs at
+    the lowest CPU priority from its first read on, so a transcription on the same cores goes first."""
+    from billy.llm import lowest_priority
     from claims import second_reading
 
+    lowest_priority()
     return second_reading.second_read_run(second_read_id=second_read_id)
