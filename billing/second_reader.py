@@ -269,7 +269,7 @@ Rules:
   interspace ("L4-L5"), never two vertebrae. Two levels are two interspaces: ["L3-L4", "L4-L5"].
 - "side" is "left", "right" or "bilateral" only when the text says so; otherwise "none".
 - Procedures or diagnoses the text says were not done or are absent ("no fusion", "no myelopathy") are
-  reported with "negated": true.
+  reported with "negated": true; leave "negated" out otherwise.
 - Never write a CPT or ICD-10 code, and never add a key the schema does not have.
 - Reply with one JSON object and nothing else."""
 
@@ -278,13 +278,12 @@ _EXAMPLE_NOTE = ("Preoperative diagnosis: Left L4-5 disc herniation with left L5
 _EXAMPLE_REPLY = {
     "procedures": [
         {"kind": "microdiscectomy", "quote": "Left L4-L5 hemilaminotomy and microdiscectomy", "levels": ["L4-L5"],
-         "side": "left", "negated": False, "approach": "posterior"},
+         "side": "left", "approach": "posterior"},
         {"kind": "fusion", "quote": "No fusion was performed", "levels": [], "side": "none", "negated": True}],
     "diagnoses": [
         {"condition": "disc_displacement", "quote": "Left L4-5 disc herniation", "levels": ["L4-L5"],
-         "side": "left", "negated": False},
-        {"condition": "radiculopathy", "quote": "left L5 radiculopathy", "levels": ["L5"], "side": "left",
-         "negated": False}]}
+         "side": "left"},
+        {"condition": "radiculopathy", "quote": "left L5 radiculopathy", "levels": ["L5"], "side": "left"}]}
 
 
 def _choices(name: str) -> str:
@@ -708,10 +707,10 @@ class ReadOutcome:
         return self.facts is not None
 
 
-# What a grammar holds a reply to, beyond the schema: every fact names its kind, quote, levels, side and negation
+# What a grammar holds a reply to, beyond the schema: every fact names its kind, quote, levels and side
 # (a small model skips optional keys it may skip, "levels" first); lists and quotes are bounded, so a model that
 # starts to repeat itself stops at a bound instead of writing until its token limit.
-_GRAMMAR_REQUIRED = ("kind", "condition", "quote", "levels", "side", "negated")
+_GRAMMAR_REQUIRED = ("kind", "condition", "quote", "levels", "side")  # "negated" is written when true
 _GRAMMAR_MAX_ITEMS = {"procedures": 12, "diagnoses": 10, "levels": 8, "implants": 4, "graft": 3}
 _GRAMMAR_QUOTE_CHARS = 160
 

@@ -193,7 +193,7 @@ class LlamaCppModel:
         threads = _threads(threads)
         try:
             self._llama = Llama(model_path=str(path), n_ctx=context_tokens, n_threads=threads,
-                                n_threads_batch=threads, seed=0, verbose=False)
+                                n_threads_batch=threads, seed=0, flash_attn=True, verbose=False)
         except (ValueError, RuntimeError) as exc:
             raise ModelUnavailable(f"llama.cpp could not load {path.name} ({type(exc).__name__}): the file is "
                                    "damaged or not a GGUF model.") from None

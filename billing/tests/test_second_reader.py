@@ -127,8 +127,8 @@ def test_the_prompt_states_the_task_the_vocabularies_the_rules_and_an_example():
 def test_the_grammar_schema_requires_the_core_fields_and_bounds_every_list():
     shape = schema()
     procedure = shape["$defs"]["ProcedureRead"]
-    assert procedure["required"] == ["kind", "quote", "levels", "side", "negated"]
-    assert shape["$defs"]["DiagnosisRead"]["required"] == ["condition", "quote", "levels", "side", "negated"]
+    assert procedure["required"] == ["kind", "quote", "levels", "side"]
+    assert shape["$defs"]["DiagnosisRead"]["required"] == ["condition", "quote", "levels", "side"]
     assert shape["properties"]["procedures"]["maxItems"] == 12 and procedure["properties"]["levels"]["maxItems"] == 8
     assert procedure["properties"]["quote"]["maxLength"] == 160 and procedure["additionalProperties"] is False
 
