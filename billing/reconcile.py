@@ -20,6 +20,7 @@ Each finding's evidence is the rule reader's span(s) first, then the second read
 from __future__ import annotations
 
 import copy
+import dataclasses
 import re
 from dataclasses import dataclass, field
 
@@ -41,6 +42,8 @@ _COVERS: dict[str, frozenset[str]] = {
                                 "anterior_discectomy", "laminoplasty"}),
     # An ACDF includes the discectomy at its interspace (22551).
     "acdf": frozenset({"anterior_discectomy"}),
+    # A re-exploration (63042/63044) is the redo laminotomy, laminectomy or discectomy at that interspace.
+    "re_exploration": frozenset({"laminotomy", "laminectomy", "decompression"}),
 }
 
 # The procedure in a biller's words, by the second reader's name and by the rule reader's kind.
@@ -243,21 +246,46 @@ def _reconcile_diagnosis(rule: RuleFacts, read: GroundedDiagnosis, out: Reconcil
             f'draft does not code.', (), quote,
             "Read the note: add the diagnosis if it is documented as a reason for the procedure."))
         return
+    # The draft may code one condition at two levels with two codes (M50.122, M50.123) where the second reader
+    # names both levels in one fact: compare the levels of all the codes for the condition together.
+    interspaces, vertebrae = [], []
     for code in codes:
-        key = f"diagnosis:{code.code}"
-        code_levels = [lv.find_levels(name) for name in code.levels]
-        interspaces = [i for ms in code_levels for m in ms for i in m.interspaces]
-        vertebrae = [v for ms in code_levels for m in ms if m.form in ("vertebra", "list") for v in m.vertebrae]
-        only_second, only_rule = _level_difference(interspaces, vertebrae, read.interspaces, read.vertebrae)
-        if only_second or only_rule:
-            out.confidence[key] = "disputed"
-            out.findings.append(_finding(
-                "LLM-LEVEL-DIFFERS",
-                f"The draft codes {code.code} ({code.description}) at {' and '.join(code.levels)}; the second reader "
-                f'reads {condition} at {" and ".join(read.level_names)}.', code.evidence, quote,
-                "Check the level in the note: it can change the code."))
-        else:
-            _confirm(out, key)
+        for mentions in (lv.find_levels(name) for name in code.levels):
+            interspaces += [i for m in mentions for i in m.interspaces]
+            vertebrae += [v for m in mentions if m.form in ("vertebra", "list") for v in m.vertebrae]
+    only_second, only_rule = _level_difference(interspaces, vertebrae, read.interspaces, read.vertebrae)
+    if only_second or only_rule:
+        for code in codes:
+            out.confidence[f"diagnosis:{code.code}"] = "disputed"
+        named = " and ".join(f"{code.code} ({code.description}) at {' and '.join(code.levels) or 'no level'}"
+                             for code in codes)
+        out.findings.append(_finding(
+            "LLM-LEVEL-DIFFERS",
+            f"The draft codes {named}; the second reader reads {condition} at {' and '.join(read.level_names)}.",
+            tuple(e for code in codes for e in code.evidence), quote,
+            "Check the level in the note: it can change the code."))
+    else:
+        for code in codes:
+            _confirm(out, f"diagnosis:{code.code}")
+
+
+def _merged(reads: list) -> list:
+    """The second reader's facts of one kind, side and negation as one fact at all their levels: a model that
+    writes "L4-L5" and "L5-S1" as two facts of one injection reads the same thing as the draft's two levels."""
+    groups: dict[tuple, list] = {}
+    for read in reads:
+        kind = read.rule_kind if isinstance(read, GroundedProcedure) else read.condition
+        groups.setdefault((kind, read.side, read.negated), []).append(read)
+    merged = []
+    for group in groups.values():
+        first = group[0]
+        interspaces = tuple(dict.fromkeys(i for r in group for i in r.interspaces))
+        vertebrae = tuple(dict.fromkeys(v for r in group for v in r.vertebrae))
+        changes = {"interspaces": interspaces, "vertebrae": vertebrae}
+        if isinstance(first, GroundedProcedure):
+            changes["implants"] = tuple(dict.fromkeys(i for r in group for i in r.implants))
+        merged.append(dataclasses.replace(first, **changes))
+    return merged
 
 
 def reconcile(rule_reading: CodingResult | RuleFacts, second: Facts, *, transcript: str) -> Reconciliation:
@@ -272,8 +300,10 @@ def reconcile(rule_reading: CodingResult | RuleFacts, second: Facts, *, transcri
             out.confidence[f"procedure:{kind}"] = "unconfirmed"
     for code in rule.diagnoses:
         out.confidence[f"diagnosis:{code.code}"] = "unconfirmed"
-    for read in out.second.procedures:
+    for read in _merged(out.second.procedures):
         _reconcile_procedure(rule, read, out)
-    for read in out.second.diagnoses:
+    for read in _merged(out.second.diagnoses):
         _reconcile_diagnosis(rule, read, out)
+    # One finding per difference: two facts of the model can say the same thing of one draft fact.
+    out.findings = list({(f.rule, f.message): f for f in out.findings}.values())
     return out

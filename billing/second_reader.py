@@ -587,6 +587,17 @@ def _window(note: Note, start: int, end: int) -> str:
     return "\n".join(parts)
 
 
+# Words that deny or rule out: a fact the model calls negated must stand in a sentence that holds one.
+_DENIAL = re.compile(r"\b(?:no|not|non|without|denie[sd]|deny|negative|never|none|neither|nor|absent|free\s+of|"
+                     r"ruled\s+out|rules\s+out|deferred|declined|cancel(?:l?ed)?|abort(?:ed)?|instead\s+of|"
+                     r"rather\s+than)\b|n't\b", re.IGNORECASE)
+
+
+def _sentence_denies(note: Note, start: int, end: int) -> bool:
+    s, e = _sentence(note.text, start, end)
+    return bool(_DENIAL.search(note.text[s:e]))
+
+
 def _sentence_names(kind: str, note: Note, start: int, end: int) -> bool:
     """The quote's sentence says the words of this procedure or implant name (KIND_WORDS, IMPLANT_WORDS)."""
     s, e = _sentence(note.text, start, end)
@@ -660,6 +671,9 @@ def grounded(facts: Facts, transcript: str) -> GroundedFacts:
         start, end = span
         evidence = Evidence(start, end, transcript[start:end])
         window = _window(note, start, end)
+        if fact.negated and not _sentence_denies(note, start, end):
+            out.dropped.append(Dropped(fact, "fact", "its sentence does not say it was not done or is absent"))
+            continue
         if isinstance(fact, ProcedureRead) and not _sentence_names(fact.kind, note, start, end):
             out.dropped.append(Dropped(fact, "fact", f"its sentence does not name a {fact.kind.replace('_', ' ')}"))
             continue

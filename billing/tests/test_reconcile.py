@@ -160,3 +160,35 @@ def test_it_reconciles_the_real_draft_without_changing_it():
     assert [f.rule for f in result.findings] == []
     assert [(line.cpt, line.units, list(line.modifiers)) for line in draft.lines] == lines_before
     assert [f.level_names for f in draft.reading.facts] == levels_before
+
+
+def test_a_negation_the_sentence_does_not_say_is_dropped():
+    text = "Procedure: A complete laminectomy and bilateral foraminotomies were performed at L4-L5. No complications."
+    rule = RuleFacts({"laminectomy": px("laminectomy", "L4-L5", "bilateral", "A complete laminectomy", text)}, {}, [])
+    result = reconcile(rule, Facts.model_validate({"procedures": [
+        {"kind": "laminectomy", "negated": True, "levels": ["L4-L5"], "quote": "A complete laminectomy"}],
+        "diagnoses": []}), transcript=text)
+    assert result.findings == []
+    assert [(d.part, d.reason) for d in result.second.dropped] == [
+        ("fact", "its sentence does not say it was not done or is absent")]
+
+
+def test_two_facts_at_one_level_each_agree_with_the_drafts_two_levels():
+    text = "Procedure: Right L4-L5 and L5-S1 transforaminal epidural steroid injections."
+    fact = px("transforaminal_injection", "L4-L5 and L5-S1", "right", "Right L4-L5 and L5-S1 transforaminal", text)
+    result = reconcile(RuleFacts({"transforaminal_injection": fact}, {}, []), Facts.model_validate({"procedures": [
+        {"kind": "transforaminal_esi", "levels": ["L4-L5"], "side": "right", "quote": "Right L4-L5"},
+        {"kind": "transforaminal_esi", "levels": ["L5-S1"], "side": "right",
+         "quote": "L5-S1 transforaminal epidural steroid injections"}], "diagnoses": []}), transcript=text)
+    assert result.findings == [] and result.confidence["procedure:transforaminal_injection"] == "confirmed"
+
+
+def test_a_condition_coded_at_two_levels_agrees_with_one_fact_naming_both():
+    text = "Diagnosis: cervical radiculopathy from disc herniations at C5-C6 and C6-C7."
+    codes = [dx("M50.122", ("C5-C6",), "radiculopathy", text=text), dx("M50.123", ("C6-C7",), "radiculopathy",
+                                                                        text=text)]
+    result = reconcile(RuleFacts({}, {}, codes), Facts.model_validate({"procedures": [], "diagnoses": [
+        {"condition": "radiculopathy", "levels": ["C5-C6", "C6-C7"], "quote": "cervical radiculopathy"}]}),
+        transcript=text)
+    assert result.findings == []
+    assert result.confidence == {"diagnosis:M50.122": "confirmed", "diagnosis:M50.123": "confirmed"}
