@@ -29,6 +29,9 @@ more right findings than wrong):
     "The draft codes M51.16 (...)") are RIGHT iff the draft's ICD codes differ from gold's;
   WRONG otherwise. It is deliberately coarse: a right finding says "a biller checking this note would correct
   something in that category", not that the finding names the very code.
+- simulated misses: each procedure and diagnosis code of a draft taken out of the rule reader's facts in turn
+  (as if the rules had missed it), and whether the same second read then says it is missing. On notes whose
+  drafts equal gold this is what shows what the second reader catches;
 - CPT and ICD F1 of the drafts before, and after a biller accepts the right findings: the draft's CPT lines
   (ICD codes) replaced by gold's on the notes where a RIGHT finding was raised about procedures (diagnoses),
   unchanged elsewhere. Micro F1 over the notes read, scored as ../shared/eval/score.py scores: its cpt_bag,
@@ -148,6 +151,28 @@ def _rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
 
 
+def _simulated_misses(result, facts, text: str) -> tuple[int, int]:
+    """(caught, simulated): each procedure and each diagnosis code of the draft taken out of the rule reader's
+    facts in turn, as if the rules had missed it; caught when the same second read then raises a finding that
+    names it missing (LLM-PROCEDURE-MISSED, LLM-NEGATION-DIFFERS, LLM-DIAGNOSIS-MISSED). Every draft here equals
+    gold, so this is the measure of what the second reader would catch: the same reads, no extra model time."""
+    from billing.procedures import DETAIL_KINDS
+    from billing.reconcile import RuleFacts, reconcile
+
+    rule = RuleFacts.of(result)
+    caught = simulated = 0
+    for kind in [k for k in rule.procedures if k not in DETAIL_KINDS]:
+        without = RuleFacts({k: f for k, f in rule.procedures.items() if k != kind}, rule.negated, rule.diagnoses)
+        simulated += 1
+        caught += any(f.rule in ("LLM-PROCEDURE-MISSED", "LLM-NEGATION-DIFFERS")
+                      for f in reconcile(without, facts, transcript=text).findings)
+    for code in rule.diagnoses:
+        without = RuleFacts(rule.procedures, rule.negated, [c for c in rule.diagnoses if c is not code])
+        simulated += 1
+        caught += any(f.rule == "LLM-DIAGNOSIS-MISSED" for f in reconcile(without, facts, transcript=text).findings)
+    return caught, simulated
+
+
 def main() -> dict:
     if not (SHARED / "data").exists():
         print(f"second reader benchmark skipped: {SHARED / 'data'} is absent (it lives beside the project in "
@@ -186,7 +211,7 @@ def main() -> dict:
     for folder, name in notes:
         text, gold, draft = texts[name], golds[folder][name], _draft(results[name])
         differs = differences(draft, gold, score)
-        outcome, error, findings, dropped = None, "", [], 0
+        outcome, error, findings, dropped, caught, simulated = None, "", [], 0, 0, 0
         try:
             outcome = read_transcript(text, model, max_tokens=MAX_TOKENS)
         except llm.GenerationFailed as exc:
@@ -195,11 +220,13 @@ def main() -> dict:
             reconciliation = reconcile(results[name], outcome.facts, transcript=text)
             findings = [(f, verdict(f, differs)) for f in reconciliation.findings]
             dropped = len(reconciliation.second.dropped)
+            caught, simulated = _simulated_misses(results[name], outcome.facts, text)
         elif outcome is not None:
             error = outcome.error
         right = {category(f) for f, ok in findings if ok}
         rows.append({"note": Path(name).stem, "outcome": outcome, "error": error, "findings": findings,
-                     "dropped": dropped, "differs": differs, "gold": gold, "draft": draft,
+                     "dropped": dropped, "caught": caught, "simulated": simulated, "differs": differs,
+                     "gold": gold, "draft": draft,
                      "accepted": _accepted(draft, gold, right)})
     peak_rss = _rss_mb()
 
@@ -215,6 +242,8 @@ def main() -> dict:
     after = micro_f1([(r["gold"], r["accepted"]) for r in rows], score)
     figures = {
         "second_reader_notes": len(rows),
+        "second_reader_simulated_misses": sum(r["simulated"] for r in rows),
+        "second_reader_simulated_misses_caught": sum(r["caught"] for r in rows),
         "second_reader_model": info.name,
         "second_reader_backend": info.backend,
         "second_reader_device": info.device,
@@ -290,6 +319,8 @@ def _print(figures: dict, rows: list[dict], count: int) -> None:
           "codes x units or modifiers; diagnosis findings: its ICD codes)")
     if not any(r["differs"]["cpt"] or r["differs"]["icd"] for r in rows):
         print("    every draft here equals gold: no finding can be right on these notes, each one is a false alarm")
+    print(f"  simulated misses (each draft procedure or diagnosis code taken out in turn): caught "
+          f"{figures['second_reader_simulated_misses_caught']} of {figures['second_reader_simulated_misses']}")
     print(f"  F1 before -> after a biller accepts the right findings: CPT {figures['second_reader_cpt_f1_before']:.3f}"
           f" -> {figures['second_reader_cpt_f1_after']:.3f}, ICD {figures['second_reader_icd_f1_before']:.3f} -> "
           f"{figures['second_reader_icd_f1_after']:.3f} (micro, as ../shared/eval/score.py)")
