@@ -158,7 +158,7 @@ def _finding(rule: str, message: str, rule_evidence, read_evidence: Evidence, fi
 _CHECK = "Read the note: if the work is documented, correct the draft; if not, dismiss this finding."
 
 
-def _reconcile_procedure(rule: RuleFacts, read: GroundedProcedure, out: Reconciliation) -> None:
+def _reconcile_procedure(rule: RuleFacts, read: GroundedProcedure, out: Reconciliation, group=()) -> None:
     quote = read.evidence
     fact = _matching(rule.procedures, read)
     if read.negated:
@@ -193,7 +193,7 @@ def _reconcile_procedure(rule: RuleFacts, read: GroundedProcedure, out: Reconcil
         out.findings.append(_finding(
             "LLM-LEVEL-DIFFERS",
             f"The draft codes the {_words(fact.kind)} at {drafted}; the second reader reads it at {said}.",
-            fact.evidence, quote,
+            fact.evidence, _quote_naming(only_second, group, quote),
             "Check the levels in the note: units and add-on codes follow them."))
     if read.side and fact.laterality and read.side != fact.laterality:
         disputed = True
@@ -221,7 +221,7 @@ def _codes_for(condition: str, codes: list[DiagnosisCode]) -> list[DiagnosisCode
     return [code for code in codes if any(pattern.search(e.text) for e in code.evidence)]
 
 
-def _reconcile_diagnosis(rule: RuleFacts, read: GroundedDiagnosis, out: Reconciliation) -> None:
+def _reconcile_diagnosis(rule: RuleFacts, read: GroundedDiagnosis, out: Reconciliation, group=()) -> None:
     quote = read.evidence
     codes = _codes_for(read.condition, rule.diagnoses)
     condition = read.condition.replace("_", " ")
@@ -262,16 +262,22 @@ def _reconcile_diagnosis(rule: RuleFacts, read: GroundedDiagnosis, out: Reconcil
         out.findings.append(_finding(
             "LLM-LEVEL-DIFFERS",
             f"The draft codes {named}; the second reader reads {condition} at {' and '.join(read.level_names)}.",
-            tuple(e for code in codes for e in code.evidence), quote,
+            tuple(e for code in codes for e in code.evidence), _quote_naming(only_second, group, quote),
             "Check the level in the note: it can change the code."))
     else:
         for code in codes:
             _confirm(out, f"diagnosis:{code.code}")
 
 
+def _quote_naming(levels: list[str], group, fallback: Evidence) -> Evidence:
+    """Of a merged fact's quotes, the one that names a level the draft does not: the words a biller must read."""
+    return next((r.evidence for r in group if set(levels) & set(r.level_names)), fallback)
+
+
 def _merged(reads: list) -> list:
-    """The second reader's facts of one kind, side and negation as one fact at all their levels: a model that
-    writes "L4-L5" and "L5-S1" as two facts of one injection reads the same thing as the draft's two levels."""
+    """The second reader's facts of one kind, side and negation as one fact at all their levels, each with the facts
+    it was made of: a model that writes "L4-L5" and "L5-S1" as two facts of one injection reads the same thing as
+    the draft's two levels."""
     groups: dict[tuple, list] = {}
     for read in reads:
         kind = read.rule_kind if isinstance(read, GroundedProcedure) else read.condition
@@ -284,7 +290,7 @@ def _merged(reads: list) -> list:
         changes = {"interspaces": interspaces, "vertebrae": vertebrae}
         if isinstance(first, GroundedProcedure):
             changes["implants"] = tuple(dict.fromkeys(i for r in group for i in r.implants))
-        merged.append(dataclasses.replace(first, **changes))
+        merged.append((dataclasses.replace(first, **changes), tuple(group)))
     return merged
 
 
@@ -300,10 +306,10 @@ def reconcile(rule_reading: CodingResult | RuleFacts, second: Facts, *, transcri
             out.confidence[f"procedure:{kind}"] = "unconfirmed"
     for code in rule.diagnoses:
         out.confidence[f"diagnosis:{code.code}"] = "unconfirmed"
-    for read in _merged(out.second.procedures):
-        _reconcile_procedure(rule, read, out)
-    for read in _merged(out.second.diagnoses):
-        _reconcile_diagnosis(rule, read, out)
+    for read, group in _merged(out.second.procedures):
+        _reconcile_procedure(rule, read, out, group)
+    for read, group in _merged(out.second.diagnoses):
+        _reconcile_diagnosis(rule, read, out, group)
     # One finding per difference: two facts of the model can say the same thing of one draft fact.
     out.findings = list({(f.rule, f.message): f for f in out.findings}.values())
     return out

@@ -104,6 +104,9 @@ def second_read_run(*, second_read_id: int, model: llm.LanguageModel | None = No
     if second.status in TERMINAL:
         return second.status
     coding = second.coding
+    if not Claim.objects.filter(coding_id=coding.pk).exists():  # a newer text replaced it before the read began
+        return _finish(second, SecondReadStatus.SUPERSEDED,
+                       error="the claim took a newer reading of the dictation before this read began")
     text = json.loads(coding.claim_json).get("transcript", "")
     if text_digest(text) != coding.text_sha256:  # cannot happen unless the row was edited: never read the wrong text
         return _finish(second, SecondReadStatus.FAILED, error="the coded text does not match its checksum")

@@ -83,7 +83,7 @@ def test_the_second_read_puts_its_findings_on_the_claim_with_both_readers_words(
     assert second.confidence == {"procedure:laminotomy": "disputed", "diagnosis:M51.16": "confirmed"}
     [finding] = claim.findings.filter(origin=FindingOrigin.SECOND_READER)
     assert (finding.rule, finding.severity) == ("LLM-LEVEL-DIFFERS", "warning")
-    assert finding.message == "The draft codes the laminotomy at L4-L5; the second reader reads it at L5-S1."
+    assert finding.message == "The draft codes the laminotomy at L4-L5; the second reader reads it at L4-L5 and L5-S1."
     readers = json.loads(finding.evidence_json)
     assert [e["reader"] for e in readers] == ["draft", "draft", "second_reader"]
     assert readers[-1]["text"] == FORAMINOTOMY_QUOTE
@@ -139,6 +139,16 @@ def test_a_newer_reading_drops_the_old_findings_and_is_read_again(world):
     assert not claim.findings.filter(origin=FindingOrigin.SECOND_READER).exists()
     assert SecondRead.objects.get(coding=newer).status == SecondReadStatus.QUEUED
     assert SecondRead.objects.get(coding=coding).status == SecondReadStatus.DONE  # kept, for the record
+
+
+@pytest.mark.django_db
+def test_a_read_of_a_text_the_claim_no_longer_holds_is_skipped(world):
+    preview = coded(world)  # the transcript as heard, then the physician's corrected text, before the worker ran
+    newer = coded_again(world, TEXT.replace("at L5-S1", "at L4-L5"))
+    model = RecordedModel(READ)
+    assert second_read_run(second_read_id=preview.second_read.pk, model=model) == "superseded"
+    assert model.calls == []
+    assert second_read_run(second_read_id=newer.second_read.pk, model=model) == "done"
 
 
 def coded_again(world, text: str) -> CodedTranscript:
