@@ -19,6 +19,7 @@ a code by itself (DESIGN.md, "Workers, models and scale").
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 import time
@@ -286,36 +287,34 @@ _EXAMPLE_REPLY = {
         {"condition": "radiculopathy", "quote": "left L5 radiculopathy", "levels": ["L5"], "side": "left"}]}
 
 
-def _choices(name: str) -> str:
-    return ", ".join(Facts.model_json_schema()["$defs"][name]["properties"]["kind" if name == "ProcedureRead"
-                                                                           else "condition"]["enum"])
-
-
 def build_prompt(transcript: str, *, section: str | None = None) -> list[dict]:
     """Chat messages asking for `Facts` as JSON; `section` says which part of a longer note this is.
 
     The schema is told in words (the vocabularies listed once) and by one worked example, not as JSON Schema:
     a third of the tokens, so a 2-core host reads the prompt in a few seconds (the runtime's grammar, `schema()`,
     holds the model to the exact shape)."""
-    fields = ('{"procedures": [{"kind", "quote", "levels", "side", "negated", "approach", "implants", "graft"}], '
-              '"diagnoses": [{"condition", "quote", "levels", "side", "negated"}]}')
-    approach, implants, graft = (", ".join(_literal_values(t)) for t in (Approach, ImplantKind, GraftKind))
-    system = ("You read spine surgery and pain procedure dictations for a medical biller. Extract the procedures "
-              f"performed and the diagnoses as JSON of this shape:\n{fields}\n"
-              f"kind is one of: {_choices('ProcedureRead')}.\n"
-              f"condition is one of: {_choices('DiagnosisRead')}.\n"
-              f"Optional, only when the text names them: approach, one of {approach}; implants placed, a list of "
-              f"{implants}; graft, a list of {graft}.\n"
-              f"{_RULES}\n\nExample.\nTranscript:\n{_EXAMPLE_NOTE}\nReply:\n"
-              f"{json.dumps(_EXAMPLE_REPLY, separators=(',', ':'))}")
+    system = _system_prompt()
     intro = "Transcript:"
     if section:
         intro = f"This is {section} of a longer transcript; report only what this part says.\nTranscript:"
     return [{"role": "system", "content": system}, {"role": "user", "content": f"{intro}\n{transcript}"}]
 
 
-def _literal_values(kind) -> tuple[str, ...]:
-    return typing.get_args(kind)
+@functools.cache
+def _system_prompt() -> str:
+    """The same for every transcript (so llama.cpp reuses its evaluated prefix from one read to the next)."""
+    fields = ('{"procedures": [{"kind", "quote", "levels", "side", "negated", "approach", "implants", "graft"}], '
+              '"diagnoses": [{"condition", "quote", "levels", "side", "negated"}]}')
+    kinds, conditions, approach, implants, graft = (", ".join(typing.get_args(t)) for t in (
+        ProcedureKind, ConditionKind, Approach, ImplantKind, GraftKind))
+    return ("You read spine surgery and pain procedure dictations for a medical biller. Extract the procedures "
+            f"performed and the diagnoses as JSON of this shape:\n{fields}\n"
+            f"kind is one of: {kinds}.\n"
+            f"condition is one of: {conditions}.\n"
+            f"Optional, only when the text names them: approach, one of {approach}; implants placed, a list of "
+            f"{implants}; graft, a list of {graft}.\n"
+            f"{_RULES}\n\nExample.\nTranscript:\n{_EXAMPLE_NOTE}\nReply:\n"
+            f"{json.dumps(_EXAMPLE_REPLY, separators=(',', ':'))}")
 
 
 def retry_messages(messages: list[dict], reply: str, error: SecondReaderError | str) -> list[dict]:
@@ -729,10 +728,11 @@ _GRAMMAR_MAX_ITEMS = {"procedures": 12, "diagnoses": 10, "levels": 8, "implants"
 _GRAMMAR_QUOTE_CHARS = 160
 
 
+@functools.cache
 def schema() -> dict:
     """The JSON schema of `Facts` for a runtime that constrains its output to one (llama.cpp's grammar): the
     schema, with the facts' core fields required and every list and quote bounded (see above). `parse_reply`
-    still takes a reply without the optional fields (their defaults)."""
+    still takes a reply without the optional fields (their defaults). Built once: callers must not change it."""
     shape = Facts.model_json_schema()
     for definition in [shape, *shape["$defs"].values()]:
         properties = definition.get("properties", {})
