@@ -137,15 +137,12 @@ def read_once(text: str, model: llm.LanguageModel) -> ReadOutcome:
     return read_transcript(text, model, max_tokens=settings.LLM_MAX_NEW_TOKENS, deadline=deadline)
 
 
-def second_read_json(text: str, result, model: llm.LanguageModel | None) -> tuple[dict, list[dict]]:
+def second_read_json(text: str, result, model: llm.LanguageModel | llm.ModelUnavailable) -> tuple[dict, list[dict]]:
     """For `voice_to_claim --llm`: the second read of one coded text, waited for, as the claim JSON's
-    "second_read" summary and its findings ("origin": "llm"). A missing model or a failed read is said in the
-    summary; the claim goes out without the second reader's findings."""
-    if model is None:
-        try:
-            model = llm.load_model()
-        except llm.ModelUnavailable as exc:
-            return {"status": SecondReadStatus.UNAVAILABLE.value, "error": str(exc)}, []
+    "second_read" summary and its findings ("origin": "llm"). A missing model (the ModelUnavailable the load
+    raised) or a failed read is said in the summary; the claim goes out without the second reader's findings."""
+    if isinstance(model, llm.ModelUnavailable):
+        return {"status": SecondReadStatus.UNAVAILABLE.value, "error": str(model)}, []
     summary = {"model": model.info.name, "backend": model.info.backend, "device": model.info.device}
     try:
         outcome = read_once(text, model)

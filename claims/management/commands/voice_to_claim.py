@@ -272,14 +272,14 @@ class Command(BaseCommand):
             raise CommandError(f"The speech model could not be loaded: {exc}") from exc
 
     def _language_model(self):
-        """The second reader's model, loaded once for every FILE; None (said in each claim) when there is none."""
+        """The second reader's model, loaded once for every FILE, or why there is none (said in each claim)."""
         from billy import llm
 
         try:
             return llm.load_model()
         except llm.ModelUnavailable as exc:
             self.stderr.write(f"The second reader is skipped: {exc}")
-            return None
+            return exc
 
     def _hotwords(self, practice_id: int | None) -> str | None:
         if practice_id is None:
