@@ -146,7 +146,11 @@ def _level_difference(fact_interspaces, fact_vertebrae, read_interspaces, read_v
             continue
         only_second.append(interspace.name)
     only_second += [v.name for v in read_vertebrae if v not in rule_v and v not in rule_ends]
-    only_rule = [i.name for i in sorted(rule_i - set(read_interspaces))] if read_interspaces else []
+    # A draft interspace the second reader names by one of its vertebrae ("L5" for the L4-L5 and L5-S1 facets)
+    # is not one it left out.
+    read_v = set(read_vertebrae)
+    only_rule = [i.name for i in sorted(rule_i - set(read_interspaces)) if not {i.upper, i.lower} & read_v] \
+        if read_interspaces else []
     return only_second, only_rule
 
 

@@ -162,8 +162,6 @@ ImplantKind = Literal[tuple(IMPLANT_KINDS)]
 # allograft) plus the biologics that are not coded but often dictated.
 GraftKind = Literal["local_autograft", "iliac_crest_autograft", "morselized_allograft", "structural_allograft",
                     "demineralized_bone_matrix", "bmp", "bone_marrow_aspirate"]
-Approach = Literal["anterior", "posterior", "lateral", "oblique", "transforaminal", "interlaminar", "caudal",
-                   "percutaneous", "minimally_invasive"]
 Side = Literal["left", "right", "bilateral", "none"]
 # The rule-based diagnosis reader's condition kinds (billing.diagnoses.CONDITIONS), written out so that the
 # schema a model is shown does not change when a pattern table is reordered.
@@ -231,7 +229,6 @@ class ProcedureRead(_Fact):
     levels: list[str] = Field(default_factory=list, description=_LEVELS_HELP)
     side: Side = "none"
     negated: bool = Field(False, description=_NEGATED_HELP)
-    approach: Approach | None = None
     implants: list[ImplantKind] = Field(default_factory=list)
     graft: list[GraftKind] = Field(default_factory=list)
 
@@ -265,7 +262,7 @@ _RULES = """\
 Rules:
 - Report only what the text says was done in THIS session, and the diagnoses it names. Never guess.
 - "quote": the few exact words of the transcript the fact rests on (3 to 10 words), copied character for
-  character. Report each procedure and each diagnosis once.
+  character. Report each procedure and each diagnosis once, and never name a kind the quoted words do not say.
 - "levels": interspaces as "L4-L5", "C5-C6", "L5-S1"; single vertebrae as "L4". One disc space is ONE
   interspace ("L4-L5"), never two vertebrae. Two levels are two interspaces: ["L3-L4", "L4-L5"].
 - "side" is "left", "right" or "bilateral" only when the text says so; otherwise "none".
@@ -279,7 +276,7 @@ _EXAMPLE_NOTE = ("Preoperative diagnosis: Left L4-5 disc herniation with left L5
 _EXAMPLE_REPLY = {
     "procedures": [
         {"kind": "microdiscectomy", "quote": "Left L4-L5 hemilaminotomy and microdiscectomy", "levels": ["L4-L5"],
-         "side": "left", "approach": "posterior"},
+         "side": "left"},
         {"kind": "fusion", "quote": "No fusion was performed", "levels": [], "side": "none", "negated": True}],
     "diagnoses": [
         {"condition": "disc_displacement", "quote": "Left L4-5 disc herniation", "levels": ["L4-L5"],
@@ -303,16 +300,16 @@ def build_prompt(transcript: str, *, section: str | None = None) -> list[dict]:
 @functools.cache
 def _system_prompt() -> str:
     """The same for every transcript (so llama.cpp reuses its evaluated prefix from one read to the next)."""
-    fields = ('{"procedures": [{"kind", "quote", "levels", "side", "negated", "approach", "implants", "graft"}], '
+    fields = ('{"procedures": [{"kind", "quote", "levels", "side", "negated", "implants", "graft"}], '
               '"diagnoses": [{"condition", "quote", "levels", "side", "negated"}]}')
-    kinds, conditions, approach, implants, graft = (", ".join(typing.get_args(t)) for t in (
-        ProcedureKind, ConditionKind, Approach, ImplantKind, GraftKind))
+    kinds, conditions, implants, graft = (", ".join(typing.get_args(t)) for t in (
+        ProcedureKind, ConditionKind, ImplantKind, GraftKind))
     return ("You read spine surgery and pain procedure dictations for a medical biller. Extract the procedures "
             f"performed and the diagnoses as JSON of this shape:\n{fields}\n"
             f"kind is one of: {kinds}.\n"
             f"condition is one of: {conditions}.\n"
-            f"Optional, only when the text names them: approach, one of {approach}; implants placed, a list of "
-            f"{implants}; graft, a list of {graft}.\n"
+            f"Optional, only when the text names them: implants placed, a list of {implants}; graft, a list of "
+            f"{graft}.\n"
             f"{_RULES}\n\nExample.\nTranscript:\n{_EXAMPLE_NOTE}\nReply:\n"
             f"{json.dumps(_EXAMPLE_REPLY, separators=(',', ':'))}")
 
@@ -475,7 +472,6 @@ class GroundedProcedure:
     side: str | None                            # left | right | bilateral | None
     negated: bool
     evidence: Evidence
-    approach: str | None = None
     implants: tuple[str, ...] = ()
     graft: tuple[str, ...] = ()
 
@@ -645,6 +641,14 @@ def _levels(fact: ProcedureRead | DiagnosisRead, window_mentions: list[lv.LevelM
     return tuple(sorted(kept_interspaces)), tuple(sorted(kept_vertebrae))
 
 
+def _side_window(note: Note, start: int, end: int) -> str:
+    """Where a fact's side may be said: its own sentence and a templated SIDE line. Not its section: "Left-sided
+    TLIF at L4-L5. A complete laminectomy and bilateral foraminotomies..." puts a side on the TLIF only, and a
+    small model copies it onto the midline laminectomy beside it."""
+    s, e = _sentence(note.text, start, end)
+    return "\n".join([note.text[s:e], *(note.section_text(b) for b in note.bodies("side"))])
+
+
 def _grounded_side(fact: ProcedureRead | DiagnosisRead, window: str, dropped: list[Dropped]) -> str | None:
     # billing.procedures._side is the rule reader's own side reader (private there): both readers then agree on
     # what counts as a side word ("b/l", "L>R", "rt").
@@ -653,7 +657,7 @@ def _grounded_side(fact: ProcedureRead | DiagnosisRead, window: str, dropped: li
     if fact.side == "none":
         return None
     if _side(window) is None:
-        dropped.append(Dropped(fact, "side", f"no side word near the quote for {fact.side!r}"))
+        dropped.append(Dropped(fact, "side", f"no side word in the quote's sentence for {fact.side!r}"))
         return None
     return fact.side
 
@@ -677,11 +681,11 @@ def grounded(facts: Facts, transcript: str) -> GroundedFacts:
             out.dropped.append(Dropped(fact, "fact", f"its sentence does not name a {fact.kind.replace('_', ' ')}"))
             continue
         interspaces, vertebrae = _levels(fact, lv.find_levels(window), lv.find_levels(evidence.text), out.dropped)
-        side = _grounded_side(fact, window, out.dropped)
+        side = _grounded_side(fact, _side_window(note, start, end), out.dropped)
         if isinstance(fact, ProcedureRead):
             out.procedures.append(GroundedProcedure(
                 kind=fact.kind, rule_kind=PROCEDURE_KINDS[fact.kind], interspaces=interspaces, vertebrae=vertebrae,
-                side=side, negated=fact.negated, evidence=evidence, approach=fact.approach,
+                side=side, negated=fact.negated, evidence=evidence,
                 implants=tuple(i for i in fact.implants if _implant_named(i, fact, note, out.dropped)),
                 graft=tuple(fact.graft)))
         else:
@@ -723,9 +727,13 @@ class ReadOutcome:
 # What a grammar holds a reply to, beyond the schema: every fact names its kind, quote, levels and side
 # (a small model skips optional keys it may skip, "levels" first); lists and quotes are bounded, so a model that
 # starts to repeat itself stops at a bound instead of writing until its token limit.
+# Greedy decoding of a 1.5B model falls into a loop on a long operative note (the same fact with the same quote
+# until the list's bound); a mild penalty on what it just wrote breaks the loop (bench/second_reader.py, the TLIF
+# note: 426 tokens of eight identical facts at 1.0, six different facts in 301 tokens at 1.15).
+REPEAT_PENALTY = 1.1
 _GRAMMAR_REQUIRED = ("kind", "condition", "quote", "levels", "side")  # "negated" is written when true
-_GRAMMAR_MAX_ITEMS = {"procedures": 12, "diagnoses": 10, "levels": 8, "implants": 4, "graft": 3}
-_GRAMMAR_QUOTE_CHARS = 160
+_GRAMMAR_MAX_ITEMS = {"procedures": 6, "diagnoses": 6, "levels": 8, "implants": 4, "graft": 3}
+_GRAMMAR_QUOTE_CHARS = 90
 
 
 @functools.cache
@@ -743,6 +751,16 @@ def schema() -> dict:
             if name in properties:
                 properties[name]["maxItems"] = bound
     return shape
+
+
+def prime(model) -> float:
+    """Seconds to evaluate, once, the prompt every read begins with (the system prompt and the opening of the
+    user turn). llama.cpp keeps the last prompt's evaluated tokens and reuses their longest common prefix, so
+    only a worker's first read pays this (about 25 s on 2 cores, for some 1 150 tokens); the benchmark primes
+    first, to time each note as a running worker reads it, and reports this once-per-worker cost apart."""
+    started = time.perf_counter()
+    model.chat(build_prompt(""), max_tokens=1)
+    return time.perf_counter() - started
 
 
 def chunks_for(transcript: str, model, *, max_tokens: int) -> list[str]:
@@ -776,7 +794,8 @@ def read_transcript(transcript: str, model, *, max_tokens: int = 1024, deadline:
         messages = build_prompt(chunk, section=section)
         facts, error = None, None
         for attempt in (1, 2):
-            reply = model.chat(messages, json_schema=schema(), max_tokens=max_tokens, deadline=deadline)
+            reply = model.chat(messages, json_schema=schema(), max_tokens=max_tokens, deadline=deadline,
+                               repeat_penalty=REPEAT_PENALTY)
             outcome.replies += 1
             outcome.prompt_tokens += reply.prompt_tokens
             outcome.completion_tokens += reply.completion_tokens

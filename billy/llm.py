@@ -86,8 +86,9 @@ class LanguageModel(Protocol):
     info: ModelInfo
 
     def chat(self, messages: list[dict], *, json_schema: dict | None = None, max_tokens: int = 1024,
-             deadline: float | None = None) -> Reply:
-        """The assistant's reply to `messages`; `deadline` is a time.monotonic() past which generation stops."""
+             deadline: float | None = None, repeat_penalty: float = 1.0) -> Reply:
+        """The assistant's reply to `messages` (greedy); `deadline` is a time.monotonic() past which generation
+        stops; `repeat_penalty` > 1 makes a token just written less likely again (a small model's loop)."""
         ...
 
     def count_tokens(self, text: str) -> int:
@@ -206,7 +207,7 @@ class LlamaCppModel:
         return len(self._llama.tokenize(text.encode("utf-8"), add_bos=False, special=True))
 
     def chat(self, messages: list[dict], *, json_schema: dict | None = None, max_tokens: int = 1024,
-             deadline: float | None = None) -> Reply:
+             deadline: float | None = None, repeat_penalty: float = 1.0) -> Reply:
         started = time.perf_counter()
         response_format = {"type": "json_object", "schema": json_schema} if json_schema else None
         pieces: list[str] = []
@@ -216,7 +217,7 @@ class LlamaCppModel:
             # Streamed, so that a reply past its deadline is stopped between two tokens, not waited out.
             for chunk in self._llama.create_chat_completion(
                     messages=messages, response_format=response_format, temperature=0.0, max_tokens=max_tokens,
-                    stream=True, seed=0):
+                    repeat_penalty=repeat_penalty, stream=True, seed=0):
                 choice = chunk["choices"][0]
                 piece = choice.get("delta", {}).get("content")
                 if piece:
@@ -288,13 +289,13 @@ class TransformersModel:
         return len(self._tokenizer(text, add_special_tokens=False)["input_ids"])
 
     def chat(self, messages: list[dict], *, json_schema: dict | None = None, max_tokens: int = 1024,
-             deadline: float | None = None) -> Reply:
+             deadline: float | None = None, repeat_penalty: float = 1.0) -> Reply:
         torch = self._torch
         started = time.perf_counter()
         inputs = self._tokenizer.apply_chat_template(messages, add_generation_prompt=True, return_tensors="pt",
                                                      return_dict=True).to(self._device)
         prompt_tokens = int(inputs["input_ids"].shape[1])
-        options = {"max_new_tokens": max_tokens, "do_sample": False,
+        options = {"max_new_tokens": max_tokens, "do_sample": False, "repetition_penalty": repeat_penalty,
                    "pad_token_id": self._tokenizer.pad_token_id or self._tokenizer.eos_token_id}
         if deadline is not None:
             options["max_time"] = max(0.1, deadline - time.monotonic())

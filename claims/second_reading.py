@@ -220,7 +220,7 @@ def facts_as_json(facts: GroundedFacts) -> dict:
         data = {"levels": item.level_names, "side": item.side, "negated": item.negated,
                 "evidence": item.evidence.as_json()}
         if hasattr(item, "rule_kind"):
-            data.update(kind=item.kind, rule_kind=item.rule_kind, approach=item.approach,
+            data.update(kind=item.kind, rule_kind=item.rule_kind,
                         implants=list(item.implants), graft=list(item.graft))
         else:
             data.update(condition=item.condition)

@@ -192,3 +192,19 @@ def test_a_condition_coded_at_two_levels_agrees_with_one_fact_naming_both():
         transcript=text)
     assert result.findings == []
     assert result.confidence == {"diagnosis:M50.122": "confirmed", "diagnosis:M50.123": "confirmed"}
+
+
+def test_a_vertebra_the_second_reader_names_covers_the_draft_interspaces_it_ends():
+    text = "Procedure: Bilateral L3-L4, L4-L5 and L5-S1 facet joint injections. The L5 level was injected last."
+    fact = px("facet_injection", "L3-L4, L4-L5 and L5-S1", "bilateral", "Bilateral L3-L4, L4-L5 and L5-S1 facet", text)
+    read = {"kind": "facet_injection", "side": "bilateral", "quote": "Bilateral L3-L4, L4-L5 and L5-S1 facet joint "
+            "injections"}
+    rule = RuleFacts({"facet_injection": fact}, {}, [])
+    # L3-L4 and the vertebra L5 (an end of L4-L5 and of L5-S1): nothing of the draft is left out.
+    covered = reconcile(rule, Facts.model_validate({"procedures": [{**read, "levels": ["L3-L4", "L5"]}],
+                                                    "diagnoses": []}), transcript=text)
+    assert covered.findings == [] and covered.confidence["procedure:facet_injection"] == "confirmed"
+    # L3-L4 alone leaves L4-L5 and L5-S1 out: the levels differ.
+    short = reconcile(rule, Facts.model_validate({"procedures": [{**read, "levels": ["L3-L4"]}], "diagnoses": []}),
+                      transcript=text)
+    assert [f.rule for f in short.findings] == ["LLM-LEVEL-DIFFERS"]

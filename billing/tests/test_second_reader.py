@@ -129,8 +129,11 @@ def test_the_grammar_schema_requires_the_core_fields_and_bounds_every_list():
     procedure = shape["$defs"]["ProcedureRead"]
     assert procedure["required"] == ["kind", "quote", "levels", "side"]
     assert shape["$defs"]["DiagnosisRead"]["required"] == ["condition", "quote", "levels", "side"]
-    assert shape["properties"]["procedures"]["maxItems"] == 12 and procedure["properties"]["levels"]["maxItems"] == 8
-    assert procedure["properties"]["quote"]["maxLength"] == 160 and procedure["additionalProperties"] is False
+    assert shape["properties"]["procedures"]["maxItems"] == 6 and procedure["properties"]["levels"]["maxItems"] == 8
+    assert shape["properties"]["diagnoses"]["maxItems"] == 6
+    # The approach is the kind's (a TLIF is transforaminal): not asked, so never paid for in tokens.
+    assert "approach" not in procedure["properties"] and "approach" not in build_prompt("")[0]["content"]
+    assert procedure["properties"]["quote"]["maxLength"] == 90 and procedure["additionalProperties"] is False
 
 
 def test_a_chunk_prompt_says_which_part_it_is():
@@ -261,7 +264,10 @@ def test_levels_are_normalised_to_interspaces():
     [
         # A side copied onto midline work: no side word in its sentence.
         ({"kind": "laminectomy", "levels": ["L3-L4"], "side": "left", "quote": "L3-L4 laminectomy was performed"},
-         ["L3-L4"], None, [("side", "no side word near the quote for 'left'")]),
+         ["L3-L4"], None, [("side", "no side word in the quote's sentence for 'left'")]),
+        # A side said in the section, of the procedure beside it: not this one's.
+        ({"kind": "laminectomy", "levels": ["L4-L5"], "side": "left", "quote": "A complete L4-L5 laminectomy"},
+         ["L4-L5"], None, [("side", "no side word in the quote's sentence for 'left'")]),
         # A level the text never names near the quote.
         ({"kind": "laminectomy", "levels": ["L3-L4", "L5-S1"], "side": "none",
           "quote": "L3-L4 laminectomy was performed"},
@@ -272,7 +278,8 @@ def test_levels_are_normalised_to_interspaces():
 )
 def test_levels_and_sides_the_text_does_not_show_are_dropped(fact, kept_levels, kept_side, dropped):
     transcript = ("Procedure: L3-L4 laminectomy was performed under general anesthesia.\n"
-                  "Procedure: Bilateral L5 transforaminal epidural steroid injections.\n")
+                  "Procedure: Bilateral L5 transforaminal epidural steroid injections.\n"
+                  "Procedure: Left-sided L4-L5 TLIF. A complete L4-L5 laminectomy was done.\n")
     facts = grounded(Facts(procedures=[fact], diagnoses=[]), transcript)
     assert (facts.procedures[0].level_names, facts.procedures[0].side) == (kept_levels, kept_side)
     assert [(d.part, d.reason) for d in facts.dropped] == dropped

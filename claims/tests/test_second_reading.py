@@ -44,14 +44,16 @@ class RecordedModel:
     def __init__(self, *replies: str | Exception):
         self.replies = list(replies)
         self.calls: list[list[dict]] = []
+        self.penalties: list[float] = []
         self.info = llm.ModelInfo(name="recorded", backend="llama_cpp", device="cpu", path="/recorded.gguf",
                                   context_tokens=8192, load_seconds=0.5, threads=2)
 
     def count_tokens(self, text: str) -> int:
         return len(text) // 3
 
-    def chat(self, messages, *, json_schema=None, max_tokens=1024, deadline=None) -> llm.Reply:
+    def chat(self, messages, *, json_schema=None, max_tokens=1024, deadline=None, repeat_penalty=1.0) -> llm.Reply:
         self.calls.append(messages)
+        self.penalties.append(repeat_penalty)
         reply = self.replies.pop(0)
         if isinstance(reply, Exception):
             raise reply
@@ -75,7 +77,9 @@ def test_the_second_read_puts_its_findings_on_the_claim_with_both_readers_words(
     assert second.status == SecondReadStatus.QUEUED  # the draft is reviewable already
     warnings_before = claim.warning_count
 
-    assert second_read_run(second_read_id=second.pk, model=RecordedModel(READ)) == "done"
+    model = RecordedModel(READ)
+    assert second_read_run(second_read_id=second.pk, model=model) == "done"
+    assert model.penalties == [1.1]  # the loop-breaking penalty reaches the runtime
 
     second.refresh_from_db()
     assert (second.status, second.model_name, second.replies, second.retried, second.finding_count) == (
