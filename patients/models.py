@@ -250,3 +250,24 @@ class Coverage(models.Model):
 
     def in_force_on(self, day) -> bool:
         return self.effective_from <= day and (self.effective_to is None or day <= self.effective_to)
+
+
+class PatientEMRMap(models.Model):
+    """Which record of which EMR connection a patient is: how an import finds the patient it made before (never a
+    second copy), and how a write-back knows where to file. The EMR's id is encrypted (it identifies a person in
+    that EMR) and found by its blind index; a merged EMR record keeps its old id mapped to the same patient."""
+
+    patient = models.ForeignKey(Patient, on_delete=models.CASCADE, related_name="emr_maps")
+    connection = models.ForeignKey("integrations.EMRConnection", on_delete=models.PROTECT, related_name="patient_maps")
+    emr_id = PhiCharField("EMR patient id", max_length=200, null=True)
+    # HMAC(connection id | EMR id) under the blind-index key: equality within one connection only.
+    emr_id_index = BlindIndexField()
+    is_current = models.BooleanField(default=True, help_text="False: an id the EMR merged into another record.")
+    synced_at = models.DateTimeField()
+
+    class Meta:
+        verbose_name = "patient's EMR record"
+        constraints = [models.UniqueConstraint(fields=["connection", "emr_id_index"], name="emr_map_unique_id")]
+
+    def __str__(self) -> str:
+        return f"EMR record of patient #{self.patient_id}"
