@@ -115,3 +115,13 @@ def browser_type_launch_args(browser_type_launch_args):
                  "--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream",
                  "--disable-component-update", "--disable-sync", "--disable-quic", "--no-first-run"],
     }
+
+
+@pytest.fixture(scope="session")
+def fhir_base_url():
+    """One local FHIR R4 server (integrations.fhir_testing, in memory) for the whole run: tests make names and
+    identifiers of their own."""
+    from integrations.fhir_testing import fhir_server
+
+    with fhir_server() as base_url:
+        yield base_url

@@ -76,7 +76,7 @@ from claims.models import (  # noqa: E402
     CodedTranscript,
 )
 from patients.models import Coverage, Patient, Payer, PayerType  # noqa: E402
-from patients.services import _indexes, member_id_index  # noqa: E402
+from patients.services import member_id_index, patient_indexes  # noqa: E402
 
 CLAIMS = int(os.environ.get("BENCH_CLAIMS", "100000"))
 PATIENTS = 2_000
@@ -301,7 +301,8 @@ def _world(rng: random.Random) -> dict:
             practice=practice, family_name=family, given_name=given, birth_date=birth, sex=rng.choice("FM"),
             mrn=mrn, address_line1=f"{rng.randrange(1, 9999)} {rng.choice(STREETS)}", city=city, state=state,
             postal_code=postal, phone=f"614555{rng.randrange(10000):04d}",
-            **_indexes(practice_id=practice.pk, family_name=family, given_name=given, birth_date=birth, mrn=mrn)))
+            **patient_indexes(practice_id=practice.pk, family_name=family, given_name=given, birth_date=birth,
+                              mrn=mrn)))
     patients = Patient.objects.bulk_create(patients, batch_size=500)
     coverages = []
     for patient in patients:

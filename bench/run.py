@@ -66,7 +66,7 @@ from billy.models import Membership, Practice, Role, User  # noqa: E402
 from billy.phi import decrypt_text, encrypt_text  # noqa: E402
 from patients.models import Patient  # noqa: E402
 from patients.selectors import patient_search  # noqa: E402
-from patients.services import _indexes  # noqa: E402
+from patients.services import patient_indexes  # noqa: E402
 
 PATIENTS = int(os.environ.get("BENCH_PATIENTS", "100000"))
 
@@ -99,8 +99,8 @@ def ensure_world() -> tuple[Membership, User, Patient]:
             birth = dt.date(1940, 1, 1) + dt.timedelta(days=i % 20000)
             mrn = f"B{i:07d}"
             batch.append(Patient(practice=practice, family_name=family, given_name=given, birth_date=birth, mrn=mrn,
-                                 **_indexes(practice_id=practice.pk, family_name=family, given_name=given,
-                                            birth_date=birth, mrn=mrn)))
+                                 **patient_indexes(practice_id=practice.pk, family_name=family, given_name=given,
+                                                   birth_date=birth, mrn=mrn)))
             if len(batch) == 2000:
                 Patient.objects.bulk_create(batch)
                 batch = []

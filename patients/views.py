@@ -1,6 +1,7 @@
 import datetime as dt
 
 from django.contrib import messages
+from django.http import Http404
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_http_methods, require_POST
@@ -10,7 +11,8 @@ from billy.middleware import client_ip
 from billy.models import Role
 from billy.selectors import require_membership
 from billy.services import BillyError
-from patients import selectors, services
+from integrations.errors import EMRError
+from patients import emr, selectors, services
 from patients.forms import CoverageEndForm, CoverageForm, PatientForm, PatientSearchForm
 
 ANY_ROLE = (Role.PHYSICIAN, Role.BILLER, Role.ADMIN)
@@ -19,21 +21,55 @@ EDITORS = (Role.BILLER, Role.ADMIN)
 
 @require_http_methods(["GET", "POST"])
 def patient_search(request):
-    """Search is a POST: names and birth dates never ride in a URL (logs, history, referrers)."""
+    """Search is a POST: names and birth dates never ride in a URL (logs, history, referrers). Local patients
+    first; the practice's EMR when nothing local matches or when asked (`emr`), its answers cached in Redis."""
     membership = require_membership(request, *ANY_ROLE)
     form = PatientSearchForm(request.POST or None)
-    results = None
+    connection = emr.connection_for(membership=membership)
+    results, found, rows = None, None, []
     if request.method == "POST" and form.is_valid():
         query = form.query
         results = list(selectors.patient_search(membership=membership, family_name=query.family_name,
                                                 given_name=query.given_name, birth_date=query.birth_date,
                                                 identifier=query.identifier)[:50])
-        services.patient_search_record(membership=membership, result_count=len(results),
-                                       ip_address=client_ip(request))
+        if connection and (not results or request.POST.get("emr")):
+            found = emr.emr_search(connection=connection, query=query)
+            imported = emr.imported(connection=connection, records=found.records)
+            rows = [(record, imported.get(record.emr_id)) for record in found.records]
+        shown = len(results) + (len(found.records) if found else 0)
+        services.patient_search_record(membership=membership, result_count=shown, ip_address=client_ip(request))
     template = "patients/search.html#results" if request.htmx else "patients/search.html"
-    response = render(request, template, {"form": form, "results": results})
+    response = render(request, template, {"form": form, "results": results, "connection": connection,
+                                          "emr": found, "emr_rows": rows})
     response["Vary"] = "HX-Request"
     return response
+
+
+@require_POST
+def patient_emr_import(request):
+    """A patient of the practice's EMR, with its coverage, into IamBilly (or brought up to date)."""
+    membership = require_membership(request, *ANY_ROLE)
+    connection = emr.connection_for(membership=membership)
+    emr_id = request.POST.get("emr_id", "").strip()
+    if connection is None or str(connection.pk) != request.POST.get("connection") or not 0 < len(emr_id) <= 200:
+        raise Http404
+    try:
+        result = emr.patient_import(membership=membership, connection=connection, emr_id=emr_id,
+                                    ip_address=client_ip(request))
+    except (EMRError, BillyError) as error:
+        messages.error(request, f"The patient was not imported from {connection.name}: {error}")
+        return _redirect(request, reverse("patient_search"))
+    added = result.coverages_added + result.coverages_updated
+    coverage_words = f"{added} coverage{'s' if added != 1 else ''}" if added else "no coverage"
+    verb = "Imported" if result.created else "Updated"
+    messages.success(request, f"{verb} from {connection.name}, with {coverage_words}.")
+    for reason in result.left_out:
+        messages.warning(request, reason)
+    return _redirect(request, reverse("patient_detail", args=[result.patient.pk]))
+
+
+def _redirect(request, url: str):
+    return HttpResponseClientRedirect(url) if request.htmx else redirect(url)
 
 
 def _duplicate_context(form: PatientForm, exc: services.DuplicatePatient) -> dict:

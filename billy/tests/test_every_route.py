@@ -65,7 +65,7 @@ OWN_ROUTES: dict[str, dict[str, int]] = {
     "policy_document": {"anonymous": 302, "outsider": 200, "physician": 404, "biller": 200, "admin": 200},
     **{name: {"anonymous": 302, **dict.fromkeys(SIGNED_IN, 405)} for name in (  # POST only
         "claim_codes_save", "claim_approve", "claim_reject", "claim_reopen", "claim_void", "claim_recode",
-        "claim_correct", "claim_retry", "claim_second_read_retry")},
+        "claim_correct", "claim_retry", "claim_second_read_retry", "patient_emr_import")},
 }
 # allauth pages that need a signed-in user.
 ACCOUNT_PAGES_NEEDING_LOGIN = {
