@@ -22,6 +22,8 @@ Foundation figures (more join as the pipeline lands):
 - scrubbing (bench/scrub.py, in a database of its own): import of a generated 1 000 000-row PTP file in CMS's
   layout (target < 60 s), and one claim scrubbed with 500 000 and 1 000 000 PTP rows loaded (target p50/p95
   < 20 ms).
+- EMR patient search (bench/emr.py): the FHIR round trip to the local FHIR server on loopback (search, read,
+  coverages), the search as a person sees it on a Redis miss and hit (target cached p95 < 20 ms), an import.
 - the LLM second reader (bench/second_reader.py) on 8 fixed notes of ../shared/data: model load, seconds per note
   and tokens, peak RSS, JSON validity, findings right or wrong against gold, CPT/ICD F1 before and after a biller
   accepts the right ones (targets on 2 cores: < 30 s per note, validity >= 95 %, more right than wrong; skipped,
@@ -184,6 +186,11 @@ def main() -> int:
     import scrub as scrub_bench
 
     figures.update(scrub_bench.main())
+
+    # EMR patient search: the FHIR round trip to a local server, and the Redis-cached search (target p95 < 20 ms).
+    import emr as emr_bench
+
+    figures.update(emr_bench.main())
 
     # The LLM second reader on 8 fixed shared notes: speed, JSON validity, and findings right or wrong against gold
     # (bench/second_reader.py; the slowest, about a minute a note on 2 cores).

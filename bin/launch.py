@@ -2,7 +2,8 @@
 
 Starts the embedded PostgreSQL (unless DATABASE_URL names a server), Redis on a Unix socket (unless
 REDIS_URL is set), migrates, checks the PHI key, loads the demo practice, then runs the django-q2
-clusters (default, inference, and inference-llm for the second reader unless USE_LLM=false)
+clusters (default, inference, and inference-llm for the second reader unless USE_LLM=false),
+the demo EMR (a local FHIR R4 server with invented patients, on 127.0.0.1:8010, unless BILLY_DEMO_EMR=false)
 and the web server on 127.0.0.1:8000. Ctrl-C or SIGTERM stops everything
 it started, the database included; if any part dies, the rest is stopped too.
 """
@@ -25,6 +26,7 @@ from billy.env import env_bool  # noqa: E402
 
 DATA_DIR = Path(os.environ.get("BILLY_DATA_DIR", ROOT / ".data"))
 HOST_PORT = os.environ.get("BILLY_ADDRESS", "127.0.0.1:8000")
+DEMO_EMR_PORT = os.environ.get("BILLY_DEMO_EMR_PORT", "8010")
 PYTHON = sys.executable
 
 
@@ -91,6 +93,14 @@ def main() -> int:
         manage("load_policies", env=env)  # the seed policy summaries, indexed once (loaded files are skipped)
         manage("load_scrub_seed", env=env)  # a newer seed file reaches an existing database; cites the policies
         manage("seed_demo", env=env)
+        if env_bool("BILLY_DEMO_EMR", True):
+            # A local FHIR R4 server with the demo EMR's invented patients, for an admin to connect to. EMR calls
+            # are on for the app unless USE_EMR says otherwise.
+            env.setdefault("USE_EMR", "true")
+            children.append(("demo-emr", subprocess.Popen(
+                [PYTHON, "manage.py", "demo_emr", "--port", DEMO_EMR_PORT], cwd=ROOT, env=env, start_new_session=True)))
+            log(f"demo EMR: FHIR R4 at http://127.0.0.1:{DEMO_EMR_PORT}/fhir/R4 (admin: EMR connections, add one "
+                "with vendor “FHIR R4 server” and this base URL)")
         clusters = ["default", "inference"]
         if env_bool("USE_LLM", True):  # the second reader's queue; USE_LLM=false leaves it out
             clusters.append("inference-llm")
