@@ -256,8 +256,11 @@ def transcript_note_before_signing(*, membership: Membership, transcript: Transc
 def transcript_signed(*, recording_id: int) -> None:
     """The hand-off point after a signature or an addendum: the signed text is what the claim rests on."""
     from audio.services import recording_transcribed
+    from integrations.filing import transcript_filing_enqueue
 
     recording_transcribed(recording_id=recording_id)
+    # The signed text goes to the patient's chart too, where the practice's EMR connection files transcripts.
+    transcript_filing_enqueue(recording_id=recording_id)
 
 
 def signing_inbox(*, membership: Membership) -> dict[str, QuerySet[Recording]]:

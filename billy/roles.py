@@ -52,6 +52,7 @@ ROLE_PERMISSIONS: dict[Role, list[str]] = {
         # A practice's EMR connections: its admin sets them up, tests them, and turns them off (never deletes: the
         # patients synced from one keep pointing at it).
         "integrations.view_emrconnection", "integrations.add_emrconnection", "integrations.change_emrconnection",
+        "integrations.view_emrdocument", "integrations.change_emrdocument",
     ],
 }
 

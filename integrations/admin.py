@@ -5,7 +5,8 @@ from django.contrib import admin, messages
 
 from billy.admin import PracticeScopedAdmin
 from billy.middleware import client_ip
-from integrations.models import EMRConnection
+from integrations.filing import emr_document_refile
+from integrations.models import EMRConnection, EMRDocument
 from integrations.services import connection_check
 
 _SECRETS = ("client_secret", "private_key")
@@ -24,7 +25,8 @@ class EMRConnectionForm(forms.ModelForm):
 
     class Meta:
         model = EMRConnection
-        fields = ("practice", "name", "vendor", "is_enabled", "base_url", "token_url", "tenant", "client_id",
+        fields = ("practice", "name", "vendor", "is_enabled", "files_transcripts", "base_url", "token_url", "tenant",
+                  "client_id",
                   "client_secret", "private_key", "key_id", "scope", "mrn_system", "payer_id_system")
 
     def __init__(self, *args, **kwargs):
@@ -66,7 +68,7 @@ class EMRConnectionAdmin(PracticeScopedAdmin):
     readonly_fields = ("last_checked_at", "last_check_ok", "last_check_message", "created_at", "updated_at")
     actions = ("test_connections",)
     fieldsets = (
-        (None, {"fields": ("practice", "name", "vendor", "is_enabled")}),
+        (None, {"fields": ("practice", "name", "vendor", "is_enabled", "files_transcripts")}),
         ("Endpoints", {"fields": ("base_url", "token_url", "tenant")}),
         ("Credentials", {"fields": ("client_id", "client_secret", "private_key", "key_id", "scope",
                                     "clear_credentials")}),
@@ -80,3 +82,27 @@ class EMRConnectionAdmin(PracticeScopedAdmin):
             ok, message = connection_check(connection=connection, actor=request.user, ip_address=client_ip(request))
             self.message_user(request, f"{connection.name}: {'OK' if ok else 'failed'}. {message}",
                               messages.SUCCESS if ok else messages.ERROR)
+
+
+@admin.register(EMRDocument)
+class EMRDocumentAdmin(PracticeScopedAdmin):
+    """Signed transcripts written back to the EMR: where each stands, and the reason of a failure."""
+
+    practice_field = "connection__practice"
+    list_display = ("__str__", "connection", "status", "attempts", "emr_document_id", "last_error", "queued_at",
+                    "filed_at")
+    list_filter = ("status", "connection")
+    readonly_fields = ("connection", "signature", "status", "attempts", "emr_document_id", "last_error", "queued_at",
+                       "filed_at")
+    actions = ("file_again",)
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    @admin.action(description="File the selected failed documents again")
+    def file_again(self, request, queryset):
+        queued = sum(emr_document_refile(document=document) for document in queryset)
+        self.message_user(request, f"{queued} document(s) queued to be filed again.", messages.SUCCESS)

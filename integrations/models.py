@@ -45,6 +45,10 @@ class EMRConnection(models.Model):
                                                  "blank: the identifier typed NIIP.")
     is_enabled = models.BooleanField("enabled", default=False,
                                      help_text="Only enabled connections are searched and synced.")
+    files_transcripts = models.BooleanField(
+        "file signed transcripts in the EMR", default=False,
+        help_text="Each signed transcript (and addendum) of a patient imported from this EMR is written back to the "
+                  "patient's chart as a DocumentReference, labelled as IamBilly's.")
     last_checked_at = models.DateTimeField(null=True, blank=True)
     last_check_ok = models.BooleanField(null=True, blank=True)
     last_check_message = models.CharField(max_length=500, blank=True)  # an EMRError message: never PHI
@@ -64,3 +68,32 @@ class EMRConnection(models.Model):
             client_id=self.client_id, client_secret=self.client_secret or "", private_key_pem=self.private_key or "",
             key_id=self.key_id, scope=self.scope, tenant=self.tenant, mrn_system=self.mrn_system,
             payer_id_system=self.payer_id_system)
+
+
+class FilingStatus(models.TextChoices):
+    QUEUED = "queued", "Queued"
+    FILING = "filing", "Filing"
+    FILED = "filed", "Filed"
+    FAILED = "failed", "Failed"
+
+
+class EMRDocument(models.Model):
+    """One signed transcript (or addendum) written back to a patient's chart in the EMR: queued once per signature
+    and connection, filed by a task, retried after a temporary fault, failed with the reason after a permanent
+    one (an admin can file it again)."""
+
+    connection = models.ForeignKey(EMRConnection, on_delete=models.PROTECT, related_name="documents")
+    signature = models.ForeignKey("audio.TranscriptSignature", on_delete=models.PROTECT, related_name="emr_documents")
+    status = models.CharField(max_length=10, choices=FilingStatus.choices, default=FilingStatus.QUEUED)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    emr_document_id = models.CharField("EMR document id", max_length=200, blank=True)
+    last_error = models.CharField(max_length=500, blank=True)  # an EMRError message: never PHI
+    queued_at = models.DateTimeField(auto_now_add=True)
+    filed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        verbose_name = "document filed in the EMR"
+        constraints = [models.UniqueConstraint(fields=["connection", "signature"], name="emr_document_once")]
+
+    def __str__(self) -> str:
+        return f"EMR document #{self.pk} ({self.get_status_display()})"
