@@ -154,7 +154,52 @@ IMPLANT_WORDS: dict[str, str] = {
     "interbody_cage": r"cage|spacer|interbody\s+(?:device|implant|graft)|\bPEEK\b|titanium",
     "iliac_screws": r"iliac|\bS2AI\b|sacral[- ]?alar",
 }
+# The same for a diagnosis: the words its sentence must hold for the condition the model named (a model that reads
+# "low back pain" and answers disc_displacement states a fact the note does not).
+CONDITION_WORDS: dict[str, str] = {
+    "disc_displacement": r"herniat|protru|extru|bulg|\bHNPs?\b|prolaps|sequest|free\s+fragment|displace",
+    "disc_degeneration": r"degenerat|\bDDD\b|desiccat|disc\s+disease|disk\s+disease",
+    "annular_tear": r"annul|fissur",
+    "stenosis": r"stenos|stenotic",
+    "spondylolisthesis": r"listhes",
+    "spondylolysis": r"spondylolys|pars\b",
+    "spondylosis": r"spondylos|osteophyt|arthrit|degenerat",
+    "facet_arthropathy": r"facet|zygapophys",
+    "facet_syndrome": r"facet|zygapophys",
+    "radiculopathy": r"radicul|nerve\s+root|radiat|sciatica",
+    "myelopathy": r"myelopath",
+    "cord_compression": r"cord",
+    "neurogenic_claudication": r"claudica",
+    "sciatica": r"sciatic",
+    "neck_pain": r"neck|cervicalgia|cervical\s+pain",
+    "low_back_pain": r"back|lumbago|lumbar\s+pain",
+    "back_pain": r"back|dorsalgia",
+    "thoracic_pain": r"thoracic|mid-?back|upper\s+back",
+    "leg_pain": r"\blegs?\b|lower\s+extremit|thigh|calf|buttock",
+    "arm_pain": r"\barms?\b|upper\s+extremit|shoulder|forearm|hand",
+    "sacroiliitis": r"sacroili",
+    "si_instability": r"instab",
+    "instability": r"instab|hypermobil",
+    "si_joint_pain": r"sacroiliac|\bSI\b",
+    "postlaminectomy": r"post-?\s?laminectomy|failed\s+back|prior\s+\w*\s*(?:laminectomy|surgery|fusion|decompression)",
+    "pseudarthrosis": r"pseud\w*arthros|non-?union",
+    "fracture": r"fractur|\bfx\b",
+    "scoliosis": r"scolio",
+    "kyphosis": r"kypho",
+    "myofascial_pain": r"myofascial",
+    "myalgia": r"myalg|muscle|spasm",
+    "cervical_dystonia": r"dystoni",
+    "torticollis": r"torticollis",
+    "occipital_neuralgia": r"occipital",
+    "cervicogenic_headache": r"headache|cervicogenic",
+    "painful_hardware": r"hardware|instrumentation|implant|screw|\brods?\b",
+    "hardware_failure": r"hardware|instrumentation|implant|screw|\brods?\b|loosen|broken",
+    "crps": r"\bCRPS\b|complex\s+regional|reflex\s+sympathetic|\bRSD\b",
+    "myeloma": r"myeloma",
+    "bone_metastasis": r"metasta",
+}
 _KIND_RES = {name: re.compile(pattern, re.IGNORECASE) for name, pattern in (KIND_WORDS | IMPLANT_WORDS).items()}
+_CONDITION_RES = {name: re.compile(pattern, re.IGNORECASE) for name, pattern in CONDITION_WORDS.items()}
 
 ProcedureKind = Literal[tuple(PROCEDURE_KINDS)]
 ImplantKind = Literal[tuple(IMPLANT_KINDS)]
@@ -599,6 +644,11 @@ def _sentence_names(kind: str, note: Note, start: int, end: int) -> bool:
     return bool(_KIND_RES[kind].search(note.text[s:e]))
 
 
+def _sentence_names_condition(condition: str, note: Note, start: int, end: int) -> bool:
+    s, e = _sentence(note.text, start, end)
+    return bool(_CONDITION_RES[condition].search(note.text[s:e]))
+
+
 def _implant_named(implant: str, fact: ProcedureRead, note: Note, dropped: list[Dropped]) -> bool:
     """An implant is often told apart from its procedure ("Rods were secured."): the note must name it somewhere."""
     if _KIND_RES[implant].search(note.text):
@@ -679,6 +729,9 @@ def grounded(facts: Facts, transcript: str) -> GroundedFacts:
             continue
         if isinstance(fact, ProcedureRead) and not _sentence_names(fact.kind, note, start, end):
             out.dropped.append(Dropped(fact, "fact", f"its sentence does not name a {fact.kind.replace('_', ' ')}"))
+            continue
+        if isinstance(fact, DiagnosisRead) and not _sentence_names_condition(fact.condition, note, start, end):
+            out.dropped.append(Dropped(fact, "fact", f"its sentence does not name {fact.condition.replace('_', ' ')}"))
             continue
         interspaces, vertebrae = _levels(fact, lv.find_levels(window), lv.find_levels(evidence.text), out.dropped)
         side = _grounded_side(fact, _side_window(note, start, end), out.dropped)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import typing
 from pathlib import Path
 
 import pytest
@@ -300,3 +301,25 @@ def test_a_validation_error_never_repeats_free_text_of_the_reply():
     with pytest.raises(SecondReaderError) as caught:
         parse_reply(reply)
     assert "procedures[0].quote" in str(caught.value) and "4455667788" not in str(caught.value)
+
+
+def test_every_condition_has_the_words_its_sentence_must_hold():
+    from billing.second_reader import CONDITION_WORDS, ConditionKind
+
+    assert set(CONDITION_WORDS) == set(typing.get_args(ConditionKind))
+
+
+@pytest.mark.parametrize(("condition", "quote", "kept"), [
+    ("disc_displacement", "chronic low back pain", False),  # the words say pain, the model said a herniation
+    ("low_back_pain", "chronic low back pain", True),
+    ("radiculopathy", "left L5 radiculopathy", True),
+    ("stenosis", "left L5 radiculopathy", False),
+])
+def test_a_diagnosis_stands_only_where_its_sentence_names_the_condition(condition, quote, kept):
+    transcript = "Diagnosis: chronic low back pain. Also left L5 radiculopathy."
+    facts = grounded(Facts(procedures=[], diagnoses=[{"condition": condition, "quote": quote, "levels": [],
+                                                      "side": "none"}]), transcript)
+    assert bool(facts.diagnoses) is kept
+    if not kept:
+        assert [(d.part, d.reason) for d in facts.dropped] == [
+            ("fact", f"its sentence does not name {condition.replace('_', ' ')}")]
