@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 
 from django.conf import settings
 from django.core.cache import cache
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone
 
@@ -219,6 +219,17 @@ def patient_import(*, membership: Membership, connection: EMRConnection, emr_id:
         address_line2=record.address_line2, city=record.city, state=record.state,
         postal_code=record.postal_code, phone=record.phone)
     ids = list(dict.fromkeys([record.emr_id, emr_id]))
+    try:
+        return _import_records(membership=membership, connection=connection, ids=ids, record=record, person=person,
+                               coverages=coverages, ip_address=ip_address)
+    except IntegrityError:
+        # Two people imported the same EMR patient at once: the unique EMR id kept one; this one wrote nothing.
+        raise BillyError("Someone imported this patient a moment ago: search again to open the record.") from None
+
+
+def _import_records(*, membership: Membership, connection: EMRConnection, ids: list[str], record: PatientRecord,
+                    person: services.Demographics, coverages: list[CoverageRecord],
+                    ip_address: str | None) -> ImportResult:
     with transaction.atomic():
         patient = _existing(connection=connection, ids=ids, record=record)
         if patient is None:
