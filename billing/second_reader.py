@@ -706,8 +706,13 @@ def _grounded_side(fact: ProcedureRead | DiagnosisRead, window: str, dropped: li
 
     if fact.side == "none":
         return None
-    if _side(window) is None:
+    said = _side(window)
+    if said is None:
         dropped.append(Dropped(fact, "side", f"no side word in the quote's sentence for {fact.side!r}"))
+        return None
+    if said != fact.side:
+        # "A complete laminectomy and bilateral foraminotomies", read as left: the words decide, not the model.
+        dropped.append(Dropped(fact, "side", f"the quote's sentence says {said}, not {fact.side}"))
         return None
     return fact.side
 

@@ -266,6 +266,10 @@ def test_levels_are_normalised_to_interspaces():
         # A side copied onto midline work: no side word in its sentence.
         ({"kind": "laminectomy", "levels": ["L3-L4"], "side": "left", "quote": "L3-L4 laminectomy was performed"},
          ["L3-L4"], None, [("side", "no side word in the quote's sentence for 'left'")]),
+        # A side the sentence contradicts: the words decide.
+        ({"kind": "transforaminal_esi", "levels": ["L5"], "side": "left",
+          "quote": "Bilateral L5 transforaminal epidural steroid injections"}, ["L5"], None,
+         [("side", "the quote's sentence says bilateral, not left")]),
         # A side said in the section, of the procedure beside it: not this one's.
         ({"kind": "laminectomy", "levels": ["L4-L5"], "side": "left", "quote": "A complete L4-L5 laminectomy"},
          ["L4-L5"], None, [("side", "no side word in the quote's sentence for 'left'")]),
