@@ -108,8 +108,16 @@ def group_facts(facts: list[ProcedureFact]) -> dict[str, ProcedureFact]:
     for group in by_kind.values():
         # The procedure list names the levels; the narrative's levels of the same procedure only fill a gap.
         if any(f.from_statement and (f.interspaces or f.vertebrae) for f in group):
+            listed = {i for f in group if f.from_statement for i in f.interspaces}
+            listed_vertebrae = {v for f in group if f.from_statement for v in f.vertebrae} | {
+                v for i in listed for v in (i.upper, i.lower)}
             for fact in group:
                 if not fact.from_statement:
+                    elsewhere = not (set(fact.interspaces) <= listed and set(fact.vertebrae) <= listed_vertebrae)
+                    if elsewhere:
+                        # "Right L5-S1 microdiscectomy" listed, "a left-sided L4-L5 hemilaminotomy" told after: the
+                        # left side is L4-L5's, not the listed procedure's, and must not make it bilateral (50).
+                        fact.laterality = None
                     fact.interspaces, fact.vertebrae = [], []
     return {kind: _merge(group) for kind, group in by_kind.items()}
 

@@ -101,6 +101,14 @@ def cpt_of(text: str, **context) -> Counter:
     ("Proc: R C5-6 & C6-7 facet RFA under fluoro.", {"64633-RT": 1, "64634-RT": 1}),
     ("Proc: b/l greater occipital nerve blocks.", {"64405-50": 1}),
     ("Proc: b/l L4-5 laminotomies + microdiscectomy.", {"63030-50": 1}),
+    # A side told in the narrative at another level than the listed one is that level's: the listed right L5-S1
+    # microdiscectomy is not made bilateral by a left L4-L5 hemilaminotomy told after it.
+    ("Procedure: right L5-S1 microdiscectomy. Findings: a large extruded fragment. A left-sided L4-L5 "
+     "hemilaminotomy was then performed as well.", {"63030": 1}),
+    # The narrative at the listed level keeps its side (the same procedure, told again).
+    ("Procedure: L5-S1 microdiscectomy. A right L5-S1 hemilaminotomy was performed and the fragment removed.",
+     {"63030": 1}),
+    ("Procedure: L4-L5 laminotomy. A bilateral L4-L5 laminotomy was performed.", {"63030-50": 1}),
     ("Pre/post dx: painful hardware; s/p L3-L5 instrumented posterolateral fusion.\nProc: removal of posterior "
      "segmental instrumentation L3-L5. Exploration of fusion L3-L5.", {"22852": 1}),
     # the laminotomy of a PLIF's own interspaces is part of it; a lateral transpsoas fusion is anterior
