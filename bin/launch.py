@@ -11,6 +11,7 @@ it started, the database included; if any part dies, the rest is stopped too.
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -42,6 +43,16 @@ def start_redis() -> tuple[subprocess.Popen | None, str]:
     if os.environ.get("REDIS_URL"):
         return None, os.environ["REDIS_URL"]
     return localredis.start(DATA_DIR / "redis")
+
+
+def demo_emr_problem() -> str:
+    """Why the demo EMR cannot start here ("" when it can): bin/bootstrap installs its Node packages only where
+    Node.js 20.19+ is found, and the app runs without it."""
+    if not shutil.which("node"):
+        return "no Node.js (20.19 or later) on this machine"
+    if not (ROOT / "integrations" / "fhir_server" / "node_modules" / "@medplum" / "fhir-router").is_dir():
+        return "the local FHIR server's Node packages are not installed (see bin/bootstrap's message)"
+    return ""
 
 
 def main() -> int:
@@ -93,7 +104,10 @@ def main() -> int:
         manage("load_policies", env=env)  # the seed policy summaries, indexed once (loaded files are skipped)
         manage("load_scrub_seed", env=env)  # a newer seed file reaches an existing database; cites the policies
         manage("seed_demo", env=env)
-        if env_bool("BILLY_DEMO_EMR", True):
+        demo_emr_missing = demo_emr_problem()
+        if env_bool("BILLY_DEMO_EMR", True) and demo_emr_missing:
+            log(f"demo EMR left out: {demo_emr_missing}")
+        elif env_bool("BILLY_DEMO_EMR", True):
             # A local FHIR R4 server with the demo EMR's invented patients, for an admin to connect to. EMR calls
             # are on for the app unless USE_EMR says otherwise.
             env.setdefault("USE_EMR", "true")
