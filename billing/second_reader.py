@@ -638,15 +638,10 @@ def _sentence_denies(note: Note, start: int, end: int) -> bool:
     return bool(_DENIAL.search(note.text[s:e]))
 
 
-def _sentence_names(kind: str, note: Note, start: int, end: int) -> bool:
-    """The quote's sentence says the words of this procedure or implant name (KIND_WORDS, IMPLANT_WORDS)."""
+def _sentence_names(words: re.Pattern, note: Note, start: int, end: int) -> bool:
+    """The quote's sentence holds the words of what the model named (KIND_WORDS, CONDITION_WORDS)."""
     s, e = _sentence(note.text, start, end)
-    return bool(_KIND_RES[kind].search(note.text[s:e]))
-
-
-def _sentence_names_condition(condition: str, note: Note, start: int, end: int) -> bool:
-    s, e = _sentence(note.text, start, end)
-    return bool(_CONDITION_RES[condition].search(note.text[s:e]))
+    return bool(words.search(note.text[s:e]))
 
 
 def _implant_named(implant: str, fact: ProcedureRead, note: Note, dropped: list[Dropped]) -> bool:
@@ -732,10 +727,11 @@ def grounded(facts: Facts, transcript: str) -> GroundedFacts:
         if fact.negated and not _sentence_denies(note, start, end):
             out.dropped.append(Dropped(fact, "fact", "its sentence does not say it was not done or is absent"))
             continue
-        if isinstance(fact, ProcedureRead) and not _sentence_names(fact.kind, note, start, end):
+        if isinstance(fact, ProcedureRead) and not _sentence_names(_KIND_RES[fact.kind], note, start, end):
             out.dropped.append(Dropped(fact, "fact", f"its sentence does not name a {fact.kind.replace('_', ' ')}"))
             continue
-        if isinstance(fact, DiagnosisRead) and not _sentence_names_condition(fact.condition, note, start, end):
+        if isinstance(fact, DiagnosisRead) and not _sentence_names(_CONDITION_RES[fact.condition], note, start,
+                                                                   end):
             out.dropped.append(Dropped(fact, "fact", f"its sentence does not name {fact.condition.replace('_', ' ')}"))
             continue
         interspaces, vertebrae = _levels(fact, lv.find_levels(window), lv.find_levels(evidence.text), out.dropped)

@@ -122,10 +122,10 @@ def _retry_after(value: str | None, cap: float) -> float | None:
     try:
         seconds = float(value)
     except ValueError:
-        when = email.utils.parsedate_to_datetime(value) if value else None
-        if when is None:
-            return None
-        seconds = when.timestamp() - time.time()
+        try:  # an HTTP date (RFC 9110 §10.2.3)
+            seconds = email.utils.parsedate_to_datetime(value).timestamp() - time.time()
+        except (TypeError, ValueError):
+            return None  # neither: back off as usual
     return max(0.0, min(seconds, cap))
 
 

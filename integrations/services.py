@@ -15,10 +15,14 @@ from integrations.models import EMRConnection
 from integrations.vendors import adapter_class
 
 
-def adapter_for(connection: EMRConnection, *, interactive: bool = False) -> EMRAdapter:
-    """The vendor's adapter for this connection. `interactive`: a person waits (short timeouts, one retry)."""
+def _require_emr_on() -> None:
     if not settings.USE_EMR:
         raise EMRError("EMR integration is off on this server (USE_EMR=false).", permanent=True, reason="config")
+
+
+def adapter_for(connection: EMRConnection, *, interactive: bool = False) -> EMRAdapter:
+    """The vendor's adapter for this connection. `interactive`: a person waits (short timeouts, one retry)."""
+    _require_emr_on()
     if not connection.is_enabled:
         raise EMRError(f"The EMR connection “{connection.name}” is disabled.", permanent=True, reason="config")
     return adapter_class(connection.vendor)(connection.settings(), cache=cache,
@@ -29,9 +33,7 @@ def connection_check(*, connection: EMRConnection, actor: User, ip_address: str 
     """Authenticates against the EMR and reads its capabilities; the outcome is kept on the connection and in
     the audit trail (messages of EMRError hold no PHI)."""
     try:
-        if not settings.USE_EMR:
-            raise EMRError("EMR integration is off on this server (USE_EMR=false).", permanent=True,
-                           reason="config")
+        _require_emr_on()  # a disabled connection may be tested: that is how an admin checks it before enabling
         adapter = adapter_class(connection.vendor)(connection.settings(), cache=cache, policy=INTERACTIVE)
         ok, message = True, adapter.check()
     except EMRError as error:

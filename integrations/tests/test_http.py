@@ -46,6 +46,13 @@ def test_a_429_waits_what_retry_after_says_capped(server):
     assert waits == [2.0, 4.0]
 
 
+def test_a_retry_after_that_is_neither_seconds_nor_a_date_backs_off_as_usual(server):
+    server.plan("/fhir/Patient/p1", Answer(503, headers={"Retry-After": "soon"}), Answer(200, PATIENT))
+    http, waits = client(server)
+    assert http.get("Patient/p1").status == 200
+    assert waits == [0.5]
+
+
 def test_retries_end_in_a_retryable_error_saying_what_the_emr_answered(server):
     server.standing["/fhir/Patient/p1"] = Answer(500, {"resourceType": "OperationOutcome",
                                                         "issue": [{"severity": "error", "code": "exception"}]})
